@@ -1,0 +1,197 @@
+"""Text helpers: slugs, XML-safe text, plain text from HTML, summaries and read times.
+
+Everything here is pure: strings in, strings (or numbers) out. No IO, no clock, no settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+__all__ = [
+    "html_to_text",
+    "read_minutes",
+    "slugify",
+    "strip_control_chars",
+    "summarize",
+    "word_count",
+]
+
+# Letters NFKD does not decompose into ASCII, spelled the way a reader would type them.
+_TRANSLIT = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "ı": "i",
+        "ħ": "h",
+        "Ħ": "H",
+    }
+)
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """A URL slug: lowercase ASCII letters, digits and single dashes.
+
+    Accents are transliterated ("Café" -> "cafe"). Idempotent, so "Distributed Systems" and
+    "distributed-systems" give one slug. Never empty: text with nothing transliterable (say,
+    only CJK or emoji) gets a short stable hash of the text instead.
+    """
+    ascii_text = (
+        unicodedata.normalize("NFKD", text.translate(_TRANSLIT))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+        .lower()
+    )
+    slug = _NON_ALNUM.sub("-", ascii_text).strip("-")
+    if slug:
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"x-{digest[:8]}"
+
+
+# XML 1.0 Char excludes C0 controls other than tab/LF/CR, U+FFFE, U+FFFF and surrogates; a
+# Python str can hold lone surrogates (from surrogateescape or bad JSON) and lxml refuses them.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def strip_control_chars(text: str) -> tuple[str, int]:
+    """Remove characters XML 1.0 forbids; return the clean text and how many were removed."""
+    return _XML_INVALID.subn("", text)
+
+
+# Elements whose content never belongs in plain text (code blocks, footnote machinery, scripts).
+_SKIP_TAGS = frozenset({"pre", "script", "style", "template", "svg", "math"})
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
+        "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+        "nav", "ol", "p", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+        "br",
+    }
+)  # fmt: skip
+_VOID_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+_WS = re.compile(r"\s+")
+
+
+class _TextExtractor(HTMLParser):
+    """Collect text, breaking paragraphs at block elements and skipping code and footnotes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self._current: list[str] = []
+        # Stack of open tags; a truthy entry means "everything inside is skipped".
+        self._stack: list[tuple[str, bool]] = []
+        self._skipping = 0
+
+    def _flush(self) -> None:
+        text = _WS.sub(" ", "".join(self._current)).strip()
+        if text:
+            self.paragraphs.append(text)
+        self._current = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self._flush()
+        if tag in _VOID_TAGS:
+            return
+        classes = ""
+        for name, value in attrs:
+            if name == "class" and value:
+                classes = value
+        skip = (
+            tag in _SKIP_TAGS
+            # python-markdown footnotes: <sup><a class="footnote-ref"> and <div class="footnote">
+            or (tag in ("div", "section") and "footnote" in classes.split())
+            or (tag == "a" and "footnote-ref" in classes.split())
+            or (tag == "sup" and any(n == "id" and (v or "").startswith("fnref") for n, v in attrs))
+            or (tag == "div" and "toc" in classes.split())
+        )
+        self._stack.append((tag, skip))
+        if skip:
+            self._skipping += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID_TAGS:
+            if tag in _BLOCK_TAGS:
+                self._flush()
+            return
+        # Close up to the matching open tag, tolerating sloppy nesting.
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i][0] == tag:
+                for _, skipped in self._stack[i:]:
+                    if skipped:
+                        self._skipping -= 1
+                del self._stack[i:]
+                break
+        if tag in _BLOCK_TAGS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self._current.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of rendered HTML, for summaries, word counts and email text parts.
+
+    Paragraphs (block elements) are separated by a blank line, whitespace inside them is
+    collapsed and entities are unescaped. Code blocks (``<pre>``), footnote references and the
+    footnote list are dropped; inline ``<code>`` keeps its text.
+    """
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    parser._flush()
+    return "\n\n".join(parser.paragraphs)
+
+
+def summarize(text: str, limit: int) -> str:
+    """``text`` with whitespace collapsed, cut at a word boundary to at most ``limit`` chars.
+
+    A cut text ends with "…", so the result is never longer than ``limit + 1``. A first word
+    longer than ``limit`` is cut mid-word (the only case that splits a word).
+    """
+    limit = max(limit, 1)
+    flat = _WS.sub(" ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    head = flat[: limit + 1]
+    cut = head.rfind(" ")
+    kept = head[:cut] if cut > 0 else flat[:limit]
+    # Trailing punctuation before an ellipsis reads badly ("cache, …").
+    return (kept.rstrip(" ,;:–—-") or kept) + "…"
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated words in plain text."""
+    return len(text.split())
+
+
+def read_minutes(words: int, wpm: int) -> int:
+    """Minutes to read ``words`` at ``wpm`` words per minute: rounded up, at least 1."""
+    return max(1, math.ceil(words / max(wpm, 1)))

@@ -1,0 +1,147 @@
+"""Text helpers: slugs, control characters, plain text from HTML, summaries, read time."""
+
+from __future__ import annotations
+
+import re
+
+import lxml.etree
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldfeed.text import (
+    html_to_text,
+    read_minutes,
+    slugify,
+    strip_control_chars,
+    summarize,
+    word_count,
+)
+
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+# --- slugify -------------------------------------------------------------------------------
+
+
+def test_slug_examples() -> None:
+    assert slugify("Distributed Systems") == "distributed-systems"
+    assert slugify("distributed-systems") == "distributed-systems"
+    assert slugify("  Café au lait!  ") == "cafe-au-lait"
+    assert slugify("Straße & Ørsted") == "strasse-orsted"
+    assert slugify("C++ / Rust: 2024") == "c-rust-2024"
+
+
+def test_slug_never_empty_and_stable() -> None:
+    assert SLUG.match(slugify("日本語"))
+    assert slugify("日本語") == slugify("日本語")
+    assert slugify("日本語") != slugify("中文")
+    assert SLUG.match(slugify(""))
+    assert SLUG.match(slugify("---"))
+
+
+@given(st.text())
+def test_slug_is_idempotent_and_clean(text: str) -> None:
+    slug = slugify(text)
+    assert SLUG.match(slug), slug
+    assert slugify(slug) == slug
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "Zs"])))
+def test_slug_ignores_case_and_separators(text: str) -> None:
+    assert slugify(text.upper()) == slugify(text.lower()) or not text.isascii()
+    assert slugify(text.replace(" ", "-")) == slugify(text)
+
+
+# --- control characters --------------------------------------------------------------------
+
+
+def test_strip_control_chars_counts() -> None:
+    assert strip_control_chars("a\x00b\x1fc\td\ne\rf\ufffe\uffff") == ("abc\td\ne\rf", 4)
+    assert strip_control_chars("plain ünïcode 🙂") == ("plain ünïcode 🙂", 0)
+    assert strip_control_chars("lone \ud800 surrogate") == ("lone  surrogate", 1)
+
+
+@given(st.text())
+def test_stripped_text_is_xml_compatible(text: str) -> None:
+    clean, removed = strip_control_chars(text)
+    assert removed == len(text) - len(clean)
+    element = lxml.etree.Element("t")
+    element.text = clean  # raises ValueError on XML-invalid characters
+    lxml.etree.tostring(element)
+
+
+# --- html_to_text --------------------------------------------------------------------------
+
+
+def test_html_to_text_paragraphs_entities_and_code() -> None:
+    html = (
+        "<h2 id='x'>Intro</h2><p>Fish &amp; chips, <code>x &lt; y</code>"
+        '<sup id="fnref:1"><a class="footnote-ref" href="#fn:1">1</a></sup>.</p>'
+        "<pre><code>drop_me()</code></pre>"
+        "<ul><li>one</li><li>two\n   lines</li></ul>"
+        '<div class="footnote"><hr><ol><li id="fn:1"><p>the note</p></li></ol></div>'
+    )
+    assert html_to_text(html) == "Intro\n\nFish & chips, x < y.\n\none\n\ntwo lines"
+
+
+def test_html_to_text_survives_broken_markup() -> None:
+    assert html_to_text("<p>a <b>b <i>c</p> d</b> <pre>x") == "a b c\n\nd"
+
+
+@given(st.text())
+def test_html_to_text_never_crashes(text: str) -> None:
+    html_to_text(text)
+
+
+# --- summarize -----------------------------------------------------------------------------
+
+
+def test_summarize_examples() -> None:
+    assert summarize("short text", 50) == "short text"
+    assert summarize("one two three four", 9) == "one two…"
+    assert summarize("one two three four", 7) == "one two…"
+    assert summarize("one two, three four", 9) == "one two…"
+    assert summarize("para one.\n\npara two.", 100) == "para one. para two."
+    assert summarize("Supercalifragilistic", 5) == "Super…"
+
+
+words = st.lists(
+    st.text(alphabet=st.characters(categories=["L", "N", "P"]), min_size=1, max_size=12),
+    max_size=60,
+)
+
+
+@given(words, st.integers(min_value=1, max_value=200))
+def test_summary_within_limit_and_whole_words(parts: list[str], limit: int) -> None:
+    text = " ".join(parts)
+    summary = summarize(text, limit)
+    assert len(summary) <= limit + 1
+    if summary.endswith("…") and summary != text:
+        kept = summary[:-1]
+        if len(parts[0]) <= limit:
+            # Only whole words: the kept text is a prefix of the text ending at a word end.
+            assert text.startswith(kept)
+            assert kept == "" or len(kept) == len(text) or text[len(kept)] in " ,;:–—-"
+    else:
+        assert summary == text
+
+
+@given(st.text(), st.integers(min_value=-5, max_value=500))
+def test_summarize_never_crashes(text: str, limit: int) -> None:
+    assert len(summarize(text, limit)) <= max(limit, 1) + 1
+
+
+# --- word count and read time --------------------------------------------------------------
+
+
+def test_read_time_examples() -> None:
+    assert word_count("  one two\n three ") == 3
+    assert read_minutes(0, 230) == 1
+    assert read_minutes(230, 230) == 1
+    assert read_minutes(231, 230) == 2
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=10**6))
+def test_read_time_monotonic(a: int, b: int) -> None:
+    small, large = sorted((a, b))
+    assert 1 <= read_minutes(small, 230) <= read_minutes(large, 230)
