@@ -1,0 +1,167 @@
+"""Front matter: split a post's text into its metadata mapping and its Markdown body.
+
+YAML sits between ``---`` lines, TOML between ``+++`` lines. Pure: text in, data out. Errors
+carry the line *in the file* (parsers count from the start of the block, and YAML from 0).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = ["FrontMatter", "FrontMatterError", "parse_front_matter"]
+
+# The C loader is about 10x faster; both build the same plain Python objects.
+_YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+NO_FRONT_MATTER = "no front matter: a post starts with --- (YAML) or +++ (TOML)"
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """A post's text, split."""
+
+    #: The metadata mapping as the parser produced it (YAML or TOML native types).
+    meta: dict[str, Any]
+    #: The Markdown after the closing delimiter.
+    body: str
+    #: 1-based line in the file where ``body`` starts.
+    body_line: int
+    #: 1-based line in the file of each top-level key, for messages about that key.
+    key_lines: dict[str, int]
+    #: "yaml" or "toml".
+    format: str
+    #: 1-based line of the opening delimiter (messages about a missing key point here).
+    start_line: int = 1
+
+
+class FrontMatterError(ValueError):
+    """The front matter cannot be read. ``line`` is 1-based in the file."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+_YAML_KEY = re.compile(r"""^(?:"([^"]+)"|'([^']+)'|([^\s#'"\-?:][^:#]*?))\s*:(?:\s|$)""")
+_TOML_KEY = re.compile(r"""^\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*=""")
+_TOML_TABLE = re.compile(r"^\s*\[\[?\s*([^\].]+)")
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+_TOML_END = re.compile(r"\s*\(at end of document\)")
+
+
+def parse_front_matter(text: str) -> FrontMatter:
+    """Split ``text`` (a whole post file) into front matter and body.
+
+    Raises FrontMatterError when there is no front matter, it is never closed, it does not
+    parse, or it is not a mapping. An empty block is an empty mapping.
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    # Leading blank lines are tolerated; anything else before the delimiter is not.
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    if start == len(lines):
+        raise FrontMatterError(1, NO_FRONT_MATTER)
+    opener = lines[start].rstrip()
+    closers: tuple[str, ...]
+    if opener == "---":
+        kind, closers = "yaml", ("---", "...")
+    elif opener == "+++":
+        kind, closers = "toml", ("+++",)
+    else:
+        raise FrontMatterError(start + 1, NO_FRONT_MATTER)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].rstrip() in closers), None)
+    if end is None:
+        raise FrontMatterError(
+            start + 1, f"front matter opened on line {start + 1} is never closed"
+        )
+    block = "\n".join(lines[start + 1 : end])
+    # Line numbers inside the block are 0-based (YAML) or 1-based (TOML) from its first line,
+    # which is file line start + 2 (start is a 0-based index of the opening delimiter).
+    first = start + 2
+    meta = _parse_yaml(block, first) if kind == "yaml" else _parse_toml(block, first, end)
+    key_lines = _key_lines(lines[start + 1 : end], first, kind)
+    return FrontMatter(
+        meta=meta,
+        body="\n".join(lines[end + 1 :]),
+        body_line=end + 2,
+        key_lines=key_lines,
+        format=kind,
+        start_line=start + 1,
+    )
+
+
+def _parse_yaml(block: str, first: int) -> dict[str, Any]:
+    try:
+        data = yaml.load(block, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = first + mark.line if mark else first
+        column = f" (column {mark.column + 1})" if mark else ""
+        problem = exc.problem or exc.context or "cannot parse"
+        raise FrontMatterError(line, f"invalid YAML: {problem}{column}") from None
+    except yaml.reader.ReaderError as exc:
+        line = first + block.count("\n", 0, exc.position)
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        raise FrontMatterError(
+            line, f"invalid YAML: control character U+{char:04X} is not allowed"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise FrontMatterError(first, f"invalid YAML: {exc}") from None
+    return _as_mapping(data, first - 1)
+
+
+def _parse_toml(block: str, first: int, end: int) -> dict[str, Any]:
+    try:
+        return tomllib.loads(block)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _TOML_AT.search(message)
+        if found:
+            line = first + int(found.group(1)) - 1
+            message = _TOML_AT.sub("", message) + f" (column {found.group(2)})"
+        else:
+            line = max(first, end)  # "at end of document": the last line of the block
+            message = _TOML_END.sub("", message)
+        raise FrontMatterError(line, f"invalid TOML: {message}") from None
+
+
+def _as_mapping(data: Any, line: int) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        names: dict[type, str] = {list: "a list", str: "a string"}
+        kind = names.get(type(data), type(data).__name__)
+        raise FrontMatterError(
+            line, f"front matter must be a mapping of keys to values, got {kind}"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def _key_lines(block_lines: list[str], first: int, kind: str) -> dict[str, int]:
+    """Where each top-level key is written, found by scanning (parsers do not keep it)."""
+    found: dict[str, int] = {}
+    for offset, raw in enumerate(block_lines):
+        if kind == "yaml":
+            if raw[:1].isspace():
+                continue  # nested value or continuation
+            m = _YAML_KEY.match(raw)
+        else:
+            header = _TOML_TABLE.match(raw)
+            if header:
+                # A table header: its name is a top-level key; what follows are not.
+                found.setdefault(header.group(1).strip().strip("\"'"), first + offset)
+                break
+            m = _TOML_KEY.match(raw)
+        if m:
+            key = (m.group(1) or m.group(2) or m.group(3) or "").strip()
+            found.setdefault(key, first + offset)
+    return found
