@@ -1,0 +1,30 @@
+"""The ``fieldfeed`` command line: a thin edge over the pipeline.
+
+Only this package maps errors to exit codes (0 done, 1 error, 2 usage, 3 partly delivered) and
+prints them; it never shows a traceback for a known error, and never local variables (they may
+hold secrets).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from fieldfeed.cli import site
+from fieldfeed.cli.common import run_app
+
+app = typer.Typer(
+    name="fieldfeed",
+    help="Turn a folder of Markdown posts into RSS, Atom and JSON feeds and email digests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+site.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run_app(app))

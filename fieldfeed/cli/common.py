@@ -1,0 +1,129 @@
+"""Pieces every command shares: the --site/-v/-q options, output helpers, error mapping."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from fieldfeed.config import Settings, load_settings
+from fieldfeed.errors import FieldfeedError
+
+SiteOption = Annotated[
+    Path,
+    typer.Option(
+        "--site",
+        "-s",
+        help="The site's folder (holding fieldfeed.toml).",
+        file_okay=False,
+        show_default="current directory",
+    ),
+]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for debug logs).")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+
+
+class Console:
+    """What a command prints: info to stdout unless quiet; errors and warnings to stderr."""
+
+    def __init__(self, verbose: int = 0, quiet: bool = False) -> None:
+        self.verbose = 0 if quiet else verbose
+        self.quiet = quiet
+        level = logging.WARNING
+        if self.verbose >= 2:
+            level = logging.DEBUG
+        elif self.verbose == 1:
+            level = logging.INFO
+        if quiet:
+            level = logging.ERROR
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        )
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            typer.echo(message)
+
+    def detail(self, message: str) -> None:
+        if self.verbose:
+            typer.echo(message)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def error(self, message: str) -> None:
+        typer.echo(message, err=True)
+
+
+def settings_for(site: Path) -> Settings:
+    """Load the site's settings; errors propagate as ConfigError (exit 1)."""
+    return load_settings(site)
+
+
+def now_utc() -> datetime:
+    """The clock, read only at the edges. FIELDFEED_NOW (ISO 8601) pins it for tests/demos."""
+    import os
+
+    pinned = os.environ.get("FIELDFEED_NOW")
+    if pinned:
+        value = datetime.fromisoformat(pinned)
+        if value.tzinfo is None:
+            raise FieldfeedError(f"FIELDFEED_NOW must have a UTC offset, got {pinned!r}")
+        return value
+    return datetime.now(UTC)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """Yields a one-item list that holds the elapsed seconds once the block ends."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start
+
+
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the typer app and turn known errors into one-line messages and exit codes."""
+    try:
+        result = app(args=args, standalone_mode=False, prog_name="fieldfeed")
+    except FieldfeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
+    return result if isinstance(result, int) else 0
+
+
+def exit_with(code: int) -> None:
+    """End the command with ``code`` (used for 3: published but some deliveries failed)."""
+    if code:
+        raise typer.Exit(code)
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

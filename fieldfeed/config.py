@@ -1,0 +1,357 @@
+"""fieldfeed.toml: load, validate and expose the site's settings as frozen records.
+
+Validation collects every problem before failing, so a user fixes the whole file in one round.
+Secrets are never read here: the config only *names* environment variables (``password_env``);
+the edges read them when they need them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fieldfeed.errors import ConfigError, Problem, display_path
+
+CONFIG_NAME = "fieldfeed.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """``[site]``: who publishes, where, in which language and timezone."""
+
+    title: str
+    url: str  #: always ends with "/"
+    description: str
+    language: str  #: BCP 47, e.g. "en" or "en-US"
+    author: str
+    email: str
+    timezone: str
+    post_path: str = "posts/{slug}/"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    """``[content]``: where posts live and how summaries and read times are derived."""
+
+    dir: str = "content"
+    summary_chars: int = 300
+    words_per_minute: int = 230
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """``[feeds]``: where feeds go and how many items they hold."""
+
+    dir: str = "public"
+    max_items: int = 50
+    #: Minutes between rebuilds under ``fieldfeed run``.
+    interval: int = 15
+    #: Emit an XSLT stylesheet so a feed opened in a browser reads as a page.
+    stylesheet: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """``[digest]``: when digests go out and what they hold."""
+
+    schedule: str = "0 8 * * mon"
+    sender: str = ""  #: the ``from`` key
+    max_posts: int = 20
+    first_window_days: int = 30
+    unsubscribe_url: str = ""
+    subject: str = "{site} #{number}: {first_title}"
+    #: Hours after a missed scheduled time during which ``run`` still sends it.
+    grace_hours: float = 6.0
+    #: Address for the mailto: form of List-Unsubscribe; empty means derive from sender.
+    unsubscribe_mailto: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSettings:
+    """``[delivery.dkim]``: optional DKIM signing. The key file path may come from the env."""
+
+    domain: str = ""
+    selector: str = ""
+    key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.domain and self.selector and self.key_file)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """``[delivery]``: how digests leave the machine. The password is never stored here."""
+
+    transport: str = "maildir"
+    maildir: str = ".fieldfeed/outbox"
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = "FIELDFEED_SMTP_PASSWORD"
+    timeout: float = 30.0
+    concurrency: int = 1
+    rate_limit: float = 0.0  #: messages per second; 0 means unlimited
+    max_attempts: int = 5
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    """``[state]``: the database URL (SQLAlchemy form)."""
+
+    database: str = "sqlite:///.fieldfeed/fieldfeed.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """``[serve]``: defaults for ``fieldfeed serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Subscribe POSTs allowed per client address per hour.
+    subscribe_rate: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything in fieldfeed.toml, validated, plus where the site lives."""
+
+    root: Path
+    site: SiteSettings
+    content: ContentSettings
+    feeds: FeedSettings
+    digest: DigestSettings
+    delivery: DeliverySettings
+    state: StateSettings
+    serve: ServeSettings
+
+    @property
+    def content_dir(self) -> Path:
+        return self.root / self.content.dir
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / self.feeds.dir
+
+    @property
+    def state_dir(self) -> Path:
+        """Build cache, locks and default outbox live here; never committed."""
+        return self.root / ".fieldfeed"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the site root."""
+        url = self.state.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rel = url[len(prefix) :]
+            if rel and rel != ":memory:":
+                return prefix + str((self.root / rel).resolve())
+        return url
+
+
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_SECTIONS: dict[str, type] = {
+    "site": SiteSettings,
+    "content": ContentSettings,
+    "feeds": FeedSettings,
+    "digest": DigestSettings,
+    "delivery": DeliverySettings,
+    "state": StateSettings,
+    "serve": ServeSettings,
+}
+# TOML key -> dataclass field, where Python names differ.
+_RENAMES = {("digest", "from"): "sender", ("digest", "grace"): "grace_hours"}
+
+
+def load_settings(root: Path) -> Settings:
+    """Read and validate ``root/fieldfeed.toml``. Raises ConfigError listing every problem."""
+    path = root / CONFIG_NAME
+    shown = display_path(path, Path.cwd()) if path.is_absolute() else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{shown}: not found (is --site pointing at a site? `fieldfeed init` makes one)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid UTF-8 (byte {exc.start})") from None
+    return parse_settings(text, root.resolve(), shown)
+
+
+def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
+    """Validate config text. Pure: no file access besides what ``root`` names."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(m.group(1)) if m else 0
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(str(Problem(shown, line, f"invalid TOML: {msg}"))) from None
+
+    problems: list[Problem] = []
+
+    def where(section: str, key: str | None = None) -> int:
+        return _find_line(text, section, key)
+
+    for name in data:
+        if name not in _SECTIONS:
+            problems.append(Problem(shown, where(name), f"unknown section [{name}]"))
+
+    def section(name: str) -> dict[str, Any]:
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append(Problem(shown, where(name), f"[{name}] must be a table"))
+            return {}
+        return dict(raw)
+
+    site_raw = section("site")
+    for req in ("title", "url"):
+        if not site_raw.get(req):
+            problems.append(Problem(shown, where("site"), f"[site] {req} is required"))
+    site_raw.setdefault("title", "Untitled")
+    site_raw.setdefault("url", "https://example.org/")
+    site_raw.setdefault("description", "")
+    site_raw.setdefault("language", "en")
+    site_raw.setdefault("author", "")
+    site_raw.setdefault("email", "")
+    site_raw.setdefault("timezone", "UTC")
+
+    built: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        raw = site_raw if name == "site" else section(name)
+        built[name] = _build(cls, name, raw, shown, where, problems)
+
+    site: SiteSettings = built["site"]
+    if not site.url.startswith(("http://", "https://")):
+        problems.append(
+            Problem(shown, where("site", "url"), f"[site] url must start with https://, got {site.url!r}")
+        )
+    elif not site.url.endswith("/"):
+        built["site"] = site = _replace(site, url=site.url + "/")
+    try:
+        ZoneInfo(site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Problem(shown, where("site", "timezone"), f"[site] timezone: unknown timezone {site.timezone!r}")
+        )
+    if not _LANG.match(site.language):
+        problems.append(
+            Problem(
+                shown,
+                where("site", "language"),
+                f"[site] language must be a BCP 47 tag such as 'en' or 'en-US', got {site.language!r}",
+            )
+        )
+    if "{slug}" not in site.post_path:
+        problems.append(Problem(shown, where("site", "post_path"), "[site] post_path must contain {slug}"))
+
+    feeds: FeedSettings = built["feeds"]
+    if feeds.max_items < 1:
+        problems.append(Problem(shown, where("feeds", "max_items"), "[feeds] max_items must be at least 1"))
+    content: ContentSettings = built["content"]
+    if content.words_per_minute < 1:
+        problems.append(
+            Problem(shown, where("content", "words_per_minute"), "[content] words_per_minute must be at least 1")
+        )
+    delivery: DeliverySettings = built["delivery"]
+    if delivery.transport not in ("maildir", "smtp"):
+        problems.append(
+            Problem(shown, where("delivery", "transport"), f"[delivery] transport must be 'maildir' or 'smtp', got {delivery.transport!r}")
+        )
+    if delivery.security not in ("tls", "starttls", "none"):
+        problems.append(
+            Problem(shown, where("delivery", "security"), f"[delivery] security must be 'tls', 'starttls' or 'none', got {delivery.security!r}")
+        )
+    if delivery.concurrency < 1:
+        problems.append(Problem(shown, where("delivery", "concurrency"), "[delivery] concurrency must be at least 1"))
+
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in problems))
+    return Settings(root=root, **built)
+
+
+def _build(
+    cls: type, section: str, raw: dict[str, Any], shown: str, where: Any, problems: list[Problem]
+) -> Any:
+    """Make a settings record from a TOML table, type-checking each value against its default."""
+    fields = cls.__dataclass_fields__
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _RENAMES.get((section, key), key)
+        if section == "delivery" and key == "dkim":
+            if not isinstance(value, dict):
+                problems.append(Problem(shown, where("delivery", "dkim"), "[delivery] dkim must be a table"))
+                continue
+            kwargs["dkim"] = _build(DkimSettings, "delivery.dkim", value, shown, where, problems)
+            continue
+        if name not in fields or name == "password":
+            hint = " (secrets come from the environment: set password_env)" if key == "password" else ""
+            problems.append(Problem(shown, where(section, key), f"[{section}] unknown key {key!r}{hint}"))
+            continue
+        expected = _expected_type(cls, name)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is not None and not (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
+            problems.append(
+                Problem(
+                    shown,
+                    where(section, key),
+                    f"[{section}] {key} must be {_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}",
+                )
+            )
+            continue
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        problems.append(Problem(shown, where(section), f"[{section}] {exc}"))
+        return cls(**{k: "" for k in fields if fields[k].default is fields[k].default_factory})  # type: ignore[misc]
+
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _expected_type(cls: type, name: str) -> type | None:
+    hint = cls.__annotations__.get(name, "")
+    text = hint if isinstance(hint, str) else getattr(hint, "__name__", "")
+    return {"str": str, "int": int, "float": float, "bool": bool}.get(text)
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _find_line(text: str, section: str, key: str | None = None) -> int:
+    """Best-effort 1-based line of ``[section]`` (or of ``key`` inside it) for messages."""
+    in_section = False
+    section_line = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            name = stripped.strip("[]").strip()
+            in_section = name == section
+            if in_section:
+                section_line = number
+                if key is None:
+                    return number
+            continue
+        if in_section and key and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return section_line
