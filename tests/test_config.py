@@ -1,0 +1,92 @@
+"""fieldfeed.toml validation: every problem reported, with its line, in one round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fieldfeed.config import load_settings, parse_settings
+from fieldfeed.errors import ConfigError
+
+GOOD = """\
+[site]
+title = "Field Notes"
+url = "https://example.org"
+timezone = "Europe/Berlin"
+language = "en-GB"
+
+[digest]
+from = "Field Notes <news@example.org>"
+grace = 2
+
+[delivery]
+transport = "smtp"
+port = 2525
+"""
+
+
+def test_good_config_is_parsed_and_normalised(tmp_path: Path) -> None:
+    s = parse_settings(GOOD, tmp_path)
+    assert s.site.url == "https://example.org/"  # a trailing slash is added
+    assert s.digest.sender == "Field Notes <news@example.org>"
+    assert s.digest.grace_hours == 2.0  # ints accepted where numbers are expected
+    assert s.delivery.port == 2525
+    assert s.feeds.max_items == 50  # defaults fill what is missing
+    assert s.site.tz.key == "Europe/Berlin"
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = """\
+[site]
+title = "x"
+url = "ftp://example.org/"
+timezone = "Mars/Olympus"
+language = "en_US"
+
+[feeds]
+max_items = "many"
+
+[delivery]
+password = "hunter2"
+security = "ssl"
+
+[nonsense]
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, tmp_path)
+    lines = str(info.value).splitlines()
+    assert "fieldfeed.toml:14: unknown section [nonsense]" in lines
+    assert "fieldfeed.toml:8: [feeds] max_items must be a whole number, got 'many'" in lines
+    assert (
+        "fieldfeed.toml:11: [delivery] unknown key 'password' "
+        "(secrets come from the environment: set password_env)" in lines
+    )
+    assert "fieldfeed.toml:3: [site] url must start with https://, got 'ftp://example.org/'" in lines
+    assert "fieldfeed.toml:4: [site] timezone: unknown timezone 'Mars/Olympus'" in lines
+    assert any(line.startswith("fieldfeed.toml:5: [site] language must be a BCP 47") for line in lines)
+    assert any(line.startswith("fieldfeed.toml:12: [delivery] security") for line in lines)
+    # The secret's value never appears in a message.
+    assert "hunter2" not in str(info.value)
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings('[site]\ntitle = "x"\nurl = \n', tmp_path)
+    assert str(info.value).startswith("fieldfeed.toml:3: invalid TOML: ")
+
+
+def test_missing_config_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="fieldfeed init"):
+        load_settings(tmp_path)
+
+
+def test_relative_sqlite_path_resolves_against_the_site(tmp_path: Path) -> None:
+    s = parse_settings(GOOD, tmp_path)
+    assert s.database_url == f"sqlite:///{(tmp_path / '.fieldfeed' / 'fieldfeed.db').resolve()}"
+
+
+def test_demo_site_config_is_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    s = load_settings(root)
+    assert s.site.title
