@@ -1,0 +1,474 @@
+"""Content loading: every post file under ``content/`` to validated, rendered Post records.
+
+``load_content`` is the IO wrapper (walk, read, cache, process pool); ``parse_post`` is the
+pure per-file step and ``assemble`` the pure whole-site step (collisions, tag names, order).
+Every problem in every file is collected before anything fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import re
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
+
+import markdown
+
+from fieldfeed.buildcache import BuildCache, cache_key
+from fieldfeed.config import Settings
+from fieldfeed.errors import ContentError, Problem, display_path
+from fieldfeed.frontmatter import FrontMatterError, parse_front_matter
+from fieldfeed.model import Post, Tag
+from fieldfeed.render import RENDERER_VERSION, render_markdown
+from fieldfeed.text import (
+    html_to_text,
+    read_minutes,
+    slugify,
+    strip_control_chars,
+    summarize,
+    word_count,
+)
+
+__all__ = [
+    "ParseOptions",
+    "ParsedFile",
+    "SiteContent",
+    "assemble",
+    "check_content",
+    "load_content",
+    "parse_post",
+]
+
+POST_SUFFIXES = (".md", ".markdown")
+#: Cold builds with more cache misses than this render in a process pool.
+POOL_THRESHOLD = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SiteContent:
+    """The site's posts, ready for feeds and digests."""
+
+    #: Published posts only (not draft, not future), newest first (date desc, then slug).
+    posts: tuple[Post, ...]
+    #: Problems that do not stop a build (e.g. control characters stripped), naming the file.
+    warnings: tuple[Problem, ...]
+    #: Source files read.
+    files: int
+    drafts: int
+    future: int
+    #: Posts rendered this run (cache misses); the rest came from the build cache.
+    rendered: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """The settings that shape a rendered post (and so key the build cache)."""
+
+    site_url: str
+    post_path: str
+    timezone: str
+    summary_chars: int
+    words_per_minute: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ParseOptions:
+        return cls(
+            site_url=settings.site.url,
+            post_path=settings.site.post_path,
+            timezone=settings.site.timezone,
+            summary_chars=settings.content.summary_chars,
+            words_per_minute=settings.content.words_per_minute,
+        )
+
+    def fingerprint(self) -> bytes:
+        parts = (*dataclasses.astuple(self), RENDERER_VERSION, markdown.__version__)
+        return repr(parts).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """One file's result: a post (when it has no errors) and its problems and warnings."""
+
+    source: str
+    post: Post | None
+    problems: tuple[Problem, ...]
+    #: Lines of the ``slug`` and ``id`` keys (or of the front matter), for collision messages.
+    slug_line: int = 0
+    id_line: int = 0
+
+
+# --- the pure per-file step ----------------------------------------------------------------
+
+_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+# Jekyll/Hugo style: "2024-05-01 18:15:32 +0530", "2024-05-01 18:15", "2024-05-01T18:15 UTC".
+_LOOSE_DATETIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+    r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+
+
+def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
+    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = raw[exc.start]
+        return _failed(source, line, f"not valid UTF-8 (byte 0x{bad:02x} at column {column})")
+    problems: list[Problem] = []
+    text, removed = strip_control_chars(text)
+    if removed:
+        problems.append(
+            Problem(source, 0, f"removed {removed} XML-invalid control character(s)", warning=True)
+        )
+    try:
+        fm = parse_front_matter(text)
+    except FrontMatterError as exc:
+        return _failed(source, exc.line, exc.message, problems)
+
+    meta, lines = fm.meta, fm.key_lines
+    tz = _zone(options.timezone)
+
+    def error(key: str | None, message: str) -> None:
+        line = lines.get(key, fm.start_line) if key else fm.start_line
+        problems.append(Problem(source, line, f"{key}: {message}" if key else message))
+
+    title = _string(meta, "title", error)
+    if title is None and "title" not in meta:
+        error("title", "required")
+    elif title is not None and not title.strip():
+        error("title", "must not be empty")
+        title = None
+
+    name = source.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0]
+    if stem in ("index", "_index") and "/" in source:
+        stem = source.rsplit("/", 2)[-2]  # page bundle: content/posts/<slug>/index.md
+    prefixed = _DATE_PREFIX.match(stem)
+    posted: datetime | None = None
+    if "date" in meta:
+        posted = _datetime(meta["date"], tz, "date", error)
+    elif prefixed:
+        try:
+            y, m, d = (int(g) for g in prefixed.groups()[:3])
+            posted = datetime(y, m, d, tzinfo=tz)
+        except ValueError:
+            error(None, f"date: the file name's date prefix {stem[:10]!r} is not a valid date")
+    else:
+        error("date", "required (or start the file name with YYYY-MM-DD-)")
+    updated = posted
+    if meta.get("updated") is not None:
+        updated = _datetime(meta["updated"], tz, "updated", error)
+
+    tags = _tags(meta.get("tags"), error)
+    summary_raw = _string(meta, "summary", error)
+    author = _string(meta, "author", error)
+    slug_raw = _string(meta, "slug", error)
+    id_raw = _string(meta, "id", error)
+    image_raw = _string(meta, "image", error)
+    draft = meta.get("draft", False)
+    if draft is None:
+        draft = False
+    if not isinstance(draft, bool):
+        error("draft", f"expected true or false, got {draft!r}")
+        draft = False
+
+    if any(not p.warning for p in problems) or title is None or posted is None:
+        return ParsedFile(source, None, tuple(problems))
+
+    slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
+    if slug is None:
+        slug = slugify(prefixed.group(4) if prefixed else stem)
+    url = options.site_url + options.post_path.format(slug=slug)
+    rendered = render_markdown(fm.body, url)
+    plain = html_to_text(rendered.html)
+    if summary_raw is not None and summary_raw.strip():
+        summary = _flatten(html_to_text(render_markdown(summary_raw, url).html))
+    elif rendered.teaser is not None:
+        summary = _flatten(html_to_text(rendered.teaser))
+    else:
+        summary = summarize(plain, options.summary_chars)
+    words = word_count(plain)
+    post = Post(
+        source=source,
+        slug=slug,
+        title=title.strip(),
+        date=posted,
+        updated=updated or posted,
+        tags=tags,
+        summary=summary,
+        html=rendered.html,
+        url=url,
+        id=id_raw.strip() if id_raw and id_raw.strip() else url,
+        author=(author.strip() or None) if author is not None else None,
+        image=urljoin(url, image_raw.strip()) if image_raw and image_raw.strip() else None,
+        draft=draft,
+        word_count=words,
+        read_minutes=read_minutes(words, options.words_per_minute),
+    )
+    return ParsedFile(
+        source,
+        post,
+        tuple(problems),
+        slug_line=lines.get("slug", fm.start_line),
+        id_line=lines.get("id", lines.get("slug", fm.start_line)),
+    )
+
+
+def _failed(
+    source: str, line: int, message: str, earlier: list[Problem] | None = None
+) -> ParsedFile:
+    return ParsedFile(source, None, (*(earlier or ()), Problem(source, line, message)))
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _flatten(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _string(meta: dict[str, Any], key: str, error: Any) -> str | None:
+    """A string value; numbers are taken as written (``title: 1984``), other types are errors."""
+    value = meta.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    error(key, f"expected a string, got {_show(value)}")
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+def _datetime(value: Any, tz: ZoneInfo, key: str, error: Any) -> datetime | None:
+    """An aware datetime from YAML/TOML natives or ISO 8601 / Jekyll-style strings.
+
+    Naive values are wall-clock time in the site's timezone; a plain date is its midnight.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=tz)
+    if isinstance(value, str):
+        parsed = _parse_datetime_string(value.strip())
+        if parsed is not None:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+    shown = repr(value) if isinstance(value, str | int | float | bool) else _show(value)
+    error(key, f"expected ISO 8601, got {shown}")
+    return None
+
+
+def _parse_datetime_string(value: str) -> datetime | None:
+    if not value:
+        return None
+    loose = _LOOSE_DATETIME.match(value)
+    if loose:
+        day, clock, offset = loose.groups()
+        if len(clock.split(":")[0]) == 1:
+            clock = "0" + clock
+        offset = (offset or "").upper()
+        if offset in ("Z", "UTC", "GMT"):
+            offset = "+00:00"
+        elif offset and ":" not in offset:
+            offset = offset[:3] + ":" + offset[3:]
+        value = f"{day}T{clock}{offset}"
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _tags(value: Any, error: Any) -> tuple[Tag, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        names = value.split(",")
+    elif isinstance(value, list) and all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+    ):
+        names = [str(v) for v in value]
+    else:
+        kind = "a list of other things" if isinstance(value, list) else _show(value)
+        error("tags", f"expected a list or a comma-separated string, got {kind}")
+        return ()
+    seen: dict[str, Tag] = {}
+    for raw_name in names:
+        name = " ".join(raw_name.split())
+        if name:
+            slug = slugify(name)
+            seen.setdefault(slug, Tag(name=name, slug=slug))
+    return tuple(seen.values())
+
+
+# --- the pure whole-site step --------------------------------------------------------------
+
+
+def assemble(
+    parsed: list[ParsedFile], now: datetime, rendered: int = 0
+) -> tuple[SiteContent, tuple[Problem, ...]]:
+    """Cross-file rules: one slug and one id per post, one display name per tag, the order.
+
+    Returns the content and the errors (sorted by path, then line); warnings are in the
+    content. Drafts and future posts are checked like the rest, then left out.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    errors = [p for f in parsed for p in f.problems if not p.warning]
+    warnings = [p for f in parsed for p in f.problems if p.warning]
+    good = [f for f in parsed if f.post is not None]
+
+    by_slug: dict[str, list[ParsedFile]] = defaultdict(list)
+    for f in good:
+        assert f.post is not None
+        by_slug[f.post.slug].append(f)
+    for slug, group in by_slug.items():
+        for f in group if len(group) > 1 else ():
+            others = ", ".join(g.source for g in group if g is not f)
+            errors.append(
+                Problem(f.source, f.slug_line, f"slug: {slug!r} is also used by {others}")
+            )
+    # Explicit ids and permalinks share one space: an id equal to another post's URL collides.
+    by_id: dict[str, list[ParsedFile]] = defaultdict(list)
+    for f in good:
+        assert f.post is not None
+        by_id[f.post.id].append(f)
+        if f.post.id != f.post.url:
+            by_id[f.post.url].append(f)
+    for post_id, group in by_id.items():
+        slugs = {g.post.slug for g in group if g.post is not None}
+        if len(group) < 2 or len(slugs) == 1:
+            continue  # no collision, or one already reported as a slug collision
+        for f in group:
+            others = ", ".join(g.source for g in group if g is not f)
+            errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
+
+    posts = [f.post for f in good if f.post is not None]
+    drafts = sum(1 for p in posts if p.draft)
+    future = sum(1 for p in posts if not p.draft and p.date > now)
+    published = [p for p in posts if not p.draft and p.date <= now]
+    # A tag's display name is the spelling of the oldest published post that uses it.
+    names: dict[str, str] = {}
+    for post in sorted(published, key=lambda p: (p.date, p.slug)):
+        for tag in post.tags:
+            names.setdefault(tag.slug, tag.name)
+    published = [
+        p
+        if all(names[t.slug] == t.name for t in p.tags)
+        else dataclasses.replace(p, tags=tuple(Tag(names[t.slug], t.slug) for t in p.tags))
+        for p in published
+    ]
+    published.sort(key=lambda p: p.slug)
+    published.sort(key=lambda p: p.date, reverse=True)
+    content = SiteContent(
+        posts=tuple(published),
+        warnings=tuple(sorted(warnings, key=lambda p: (p.path, p.line))),
+        files=len(parsed),
+        drafts=drafts,
+        future=future,
+        rendered=rendered,
+    )
+    return content, tuple(sorted(errors, key=lambda p: (p.path, p.line, p.message)))
+
+
+# --- IO: walking, reading, caching, parallel rendering -------------------------------------
+
+
+def find_post_files(content_dir: Path) -> list[Path]:
+    """Every ``*.md``/``*.markdown`` below ``content_dir``, skipping dotfiles and dot dirs."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(content_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(folder)
+        found.extend(
+            base / name
+            for name in sorted(files)
+            if not name.startswith(".") and name.lower().endswith(POST_SUFFIXES)
+        )
+    return found
+
+
+def check_content(
+    settings: Settings, now: datetime, *, jobs: int | None = None, use_cache: bool = True
+) -> tuple[SiteContent, tuple[Problem, ...]]:
+    """Load and validate every post; return the content and every error instead of raising."""
+    options = ParseOptions.from_settings(settings)
+    cache = (
+        BuildCache.load(settings.state_dir / "cache", options.fingerprint()) if use_cache else None
+    )
+    fingerprint = options.fingerprint()
+    results: list[ParsedFile | None] = []
+    misses: list[tuple[int, str, bytes, str]] = []
+    for path in find_post_files(settings.content_dir):
+        source = display_path(path, settings.root)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            results.append(_failed(source, 0, f"cannot read: {exc.strerror or exc}"))
+            continue
+        key = cache_key(fingerprint, source, raw)
+        hit = cache.get(key) if cache is not None else None
+        if isinstance(hit, ParsedFile):
+            results.append(hit)
+        else:
+            misses.append((len(results), source, raw, key))
+            results.append(None)
+
+    for (index, _source, _raw, key), result in zip(
+        misses, _parse_many([(s, r) for _, s, r, _ in misses], options, jobs), strict=True
+    ):
+        results[index] = result
+        if cache is not None and result.post is not None:
+            cache.put(key, result)
+    if cache is not None:
+        cache.save()
+    parsed = [r for r in results if r is not None]
+    return assemble(parsed, now, rendered=len(misses))
+
+
+def load_content(
+    settings: Settings, now: datetime, *, jobs: int | None = None, use_cache: bool = True
+) -> SiteContent:
+    """Load, validate and render every post under the content folder.
+
+    Raises ContentError listing every error in every file (sorted by path and line);
+    warnings are returned in ``SiteContent.warnings`` and never raise.
+    """
+    content, errors = check_content(settings, now, jobs=jobs, use_cache=use_cache)
+    if errors:
+        raise ContentError(errors)
+    return content
+
+
+def _parse_many(
+    items: list[tuple[str, bytes]], options: ParseOptions, jobs: int | None
+) -> list[ParsedFile]:
+    workers = jobs or os.cpu_count() or 1
+    if len(items) <= POOL_THRESHOLD or workers < 2:
+        return [parse_post(source, raw, options) for source, raw in items]
+    job = functools.partial(_parse_item, options=options)
+    chunk = max(1, min(64, len(items) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(job, items, chunksize=chunk))
+
+
+def _parse_item(item: tuple[str, bytes], options: ParseOptions) -> ParsedFile:
+    return parse_post(item[0], item[1], options)
