@@ -12,6 +12,7 @@ import sys
 import typer
 
 from fieldfeed.cli import site
+from fieldfeed.cli import subscribers as subscribers_cli
 from fieldfeed.cli.common import run_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 site.register(app)
+app.add_typer(subscribers_cli.app, name="subscribers")
 
 
 def main() -> None:

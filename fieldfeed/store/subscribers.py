@@ -1,0 +1,253 @@
+"""Subscribers: validated, normalised addresses with a name, a tag filter and a status."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import email_validator
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fieldfeed.errors import FieldfeedError
+from fieldfeed.model import Subscriber
+from fieldfeed.store.schema import subscribers as t
+from fieldfeed.text import slugify
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidSubscriber(FieldfeedError):
+    """An address, name or tag list that cannot be stored."""
+
+
+def normalize_email(address: str) -> str:
+    """The address as stored (email-validator's normalised form). Raises InvalidSubscriber.
+
+    No DNS lookups: deliverability is the relay's business, and imports must work offline.
+    """
+    address = address.strip()
+    if not address:
+        raise InvalidSubscriber("empty email address")
+    try:
+        result = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidSubscriber(f"invalid email address {address!r}: {exc}") from None
+    return str(result.normalized)
+
+
+def clean_name(name: str) -> str:
+    """A display name safe to put in a To: header (CR/LF would be header injection)."""
+    name = name.strip()
+    if _CONTROL.search(name):
+        raise InvalidSubscriber(f"name {name!r} contains control characters (CR, LF, ...)")
+    if len(name) > 200:
+        raise InvalidSubscriber("name is longer than 200 characters")
+    return name
+
+
+def parse_tags(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Tag slugs from "Databases, distributed-systems" (or a list), deduplicated, in order."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    slugs: list[str] = []
+    for item in items:
+        if not item.strip():
+            continue
+        slug = slugify(item)
+        if not slug:
+            raise InvalidSubscriber(f"tag {item.strip()!r} has no letters or digits")
+        if slug not in slugs:
+            slugs.append(slug)
+    return tuple(slugs)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    """A subscriber row: the model's Subscriber plus bookkeeping the sender needs."""
+
+    subscriber: Subscriber
+    unsubscribed_at: datetime | None
+    consecutive_bounces: int
+
+
+def _to_model(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        tags=tuple(s for s in row.tags.split(",") if s),
+        status=row.status,
+        created=row.created,
+        confirmed=row.confirmed,
+    )
+
+
+def get(engine: Engine | Connection, email: str) -> Subscriber | None:
+    """The subscriber with this address (any case), or None. ``email`` must be valid."""
+    key = normalize_email(email).lower()
+    with _conn(engine) as conn:
+        row = conn.execute(sa.select(t).where(t.c.email_key == key)).first()
+    return _to_model(row) if row else None
+
+
+def get_by_id(engine: Engine | Connection, subscriber_id: int) -> Subscriber | None:
+    with _conn(engine) as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == subscriber_id)).first()
+    return _to_model(row) if row else None
+
+
+def list_all(engine: Engine | Connection, status: str | None = None) -> list[Subscriber]:
+    """Every subscriber (optionally of one status), in the order they were added."""
+    query = sa.select(t).order_by(t.c.id)
+    if status:
+        query = query.where(t.c.status == status)
+    with _conn(engine) as conn:
+        return [_to_model(r) for r in conn.execute(query)]
+
+
+def active(conn: Connection) -> list[Subscriber]:
+    """Subscribers who get the next issue."""
+    query = sa.select(t).where(t.c.status == "active").order_by(t.c.id)
+    return [_to_model(r) for r in conn.execute(query)]
+
+
+def upsert(
+    engine: Engine | Connection,
+    email: str,
+    *,
+    name: str | None = None,
+    tags: Sequence[str] | None = None,
+    status: str = "active",
+    now: datetime,
+) -> tuple[Subscriber, str]:
+    """Add a subscriber or update an existing one; returns it and "added"/"updated"/"unchanged".
+
+    ``name`` or ``tags`` left as None keep an existing subscriber's values.
+
+    Adding by hand or by import vouches for consent, so an unsubscribed or bounced address
+    becomes active again (the caller says so to the user).
+    """
+    if status not in STATUSES:
+        raise InvalidSubscriber(f"unknown status {status!r}")
+    address = normalize_email(email)
+    clean = clean_name(name) if name is not None else None
+    tag_text = ",".join(parse_tags(tags)) if tags is not None else None
+    with _begin(engine) as conn:
+        row = conn.execute(sa.select(t).where(t.c.email_key == address.lower())).first()
+        if row is None:
+            values: dict[str, Any] = {
+                "email": address,
+                "email_key": address.lower(),
+                "name": clean or "",
+                "tags": tag_text or "",
+                "status": status,
+                "created": now,
+                "confirmed": now if status == "active" else None,
+                "consecutive_bounces": 0,
+            }
+            new_id = conn.execute(sa.insert(t).values(**values)).inserted_primary_key[0]
+            row = conn.execute(sa.select(t).where(t.c.id == new_id)).one()
+            return _to_model(row), "added"
+        changes: dict[str, Any] = {}
+        if clean is not None and row.name != clean:
+            changes["name"] = clean
+        if tag_text is not None and row.tags != tag_text:
+            changes["tags"] = tag_text
+        if row.email != address:
+            changes["email"] = address
+        if row.status != status:
+            changes["status"] = status
+            if status == "active":
+                changes.update(confirmed=now, unsubscribed_at=None, consecutive_bounces=0)
+        if not changes:
+            return _to_model(row), "unchanged"
+        conn.execute(sa.update(t).where(t.c.id == row.id).values(**changes))
+        row = conn.execute(sa.select(t).where(t.c.id == row.id)).one()
+        return _to_model(row), "updated"
+
+
+def unsubscribe(engine: Engine | Connection, email: str, *, now: datetime) -> Subscriber | None:
+    """Mark an address unsubscribed (kept, so the history and a re-import can see it)."""
+    key = normalize_email(email).lower()
+    with _begin(engine) as conn:
+        conn.execute(
+            sa.update(t)
+            .where(t.c.email_key == key, t.c.status != "unsubscribed")
+            .values(status="unsubscribed", unsubscribed_at=now)
+        )
+        row = conn.execute(sa.select(t).where(t.c.email_key == key)).first()
+    return _to_model(row) if row else None
+
+
+def unsubscribe_id(engine: Engine | Connection, subscriber_id: int, *, now: datetime) -> bool:
+    """Unsubscribe by id (the signed-token path). True when the status changed."""
+    with _begin(engine) as conn:
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.id == subscriber_id, t.c.status != "unsubscribed")
+            .values(status="unsubscribed", unsubscribed_at=now)
+        )
+    return bool(result.rowcount)
+
+
+def purge(engine: Engine | Connection, email: str) -> bool:
+    """Delete an address and its delivery history. True when it existed."""
+    key = normalize_email(email).lower()
+    with _begin(engine) as conn:
+        result = conn.execute(sa.delete(t).where(t.c.email_key == key))
+    return bool(result.rowcount)
+
+
+def record_outcome(conn: Connection, subscriber_id: int, *, hard_bounce: bool) -> bool:
+    """Count consecutive hard bounces; the second in a row marks the address ``bounced``.
+
+    Returns True when this call changed the status to bounced.
+    """
+    if not hard_bounce:
+        conn.execute(sa.update(t).where(t.c.id == subscriber_id).values(consecutive_bounces=0))
+        return False
+    conn.execute(
+        sa.update(t)
+        .where(t.c.id == subscriber_id)
+        .values(consecutive_bounces=t.c.consecutive_bounces + 1)
+    )
+    result = conn.execute(
+        sa.update(t)
+        .where(t.c.id == subscriber_id, t.c.consecutive_bounces >= 2, t.c.status == "active")
+        .values(status="bounced")
+    )
+    return bool(result.rowcount)
+
+
+def bounce_count(engine: Engine | Connection, subscriber_id: int) -> int:
+    with _conn(engine) as conn:
+        value = conn.execute(
+            sa.select(t.c.consecutive_bounces).where(t.c.id == subscriber_id)
+        ).scalar()
+    return int(value or 0)
+
+
+# Accept either an Engine (own transaction) or a Connection (caller's transaction).
+
+
+class _Borrowed:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _conn(bind: Engine | Connection) -> Any:
+    return _Borrowed(bind) if isinstance(bind, Connection) else bind.connect()
+
+
+def _begin(bind: Engine | Connection) -> Any:
+    return _Borrowed(bind) if isinstance(bind, Connection) else bind.begin()
