@@ -345,14 +345,18 @@ def _json_item(settings: Settings, post: Post) -> dict[str, object]:
 # --- serialisation fix-ups -------------------------------------------------------------------
 
 _CDATA_SPLIT = re.compile(rb"(<!\[CDATA\[.*?\]\]>)", re.DOTALL)
-_PLAIN_TEXT_ELEMENT = re.compile(rb"(<(title|category)(?:\s[^>]*)?>)([^<]*)(</\2>)")
+_PLAIN_TEXT_ELEMENT = re.compile(
+    rb"(<(title|category|description|dc:creator|managingEditor)(?:\s[^>]*)?>)([^<]*)(</\2>)"
+)
 
 
 def _rss_char_refs(data: bytes) -> bytes:
-    """Write ``<`` and ``&`` in RSS titles/categories as hex character references.
+    """Write ``<`` and ``&`` in RSS simple-text elements as hex character references.
 
     The W3C validator reports CharacterData for ``&lt;`` in RSS 2.0 plain-text elements
-    unless the line uses ``&#x`` references (the RSS Advisory Board profile's advice). CDATA
+    (titles, categories, the channel description) unless the line uses ``&#x`` references, as
+    the RSS Advisory Board profile advises. ``&#x26;`` and ``&amp;`` are the same character, so
+    the parsed text of every element is unchanged (item descriptions included). CDATA
     sections (item bodies) are left byte-for-byte alone: they may legitimately hold "<title>".
     """
 
