@@ -127,7 +127,7 @@ def _same_bytes(target: Path, data: bytes) -> bool:
         if target.stat().st_size != len(data):
             return False
         return target.read_bytes() == data
-    except FileNotFoundError:
+    except OSError:  # missing, or a path component is not a folder: staging will say why
         return False
 
 
