@@ -45,6 +45,7 @@ _TRANSLIT = str.maketrans(
     }
 )
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def slugify(text: str) -> str:
@@ -63,7 +64,9 @@ def slugify(text: str) -> str:
     slug = _NON_ALNUM.sub("-", ascii_text).strip("-")
     if slug:
         return slug
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    # Hash a normalised form, so case and separators do not matter here either.
+    key = _NON_WORD.sub("-", unicodedata.normalize("NFKC", text).casefold()).strip("-")
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"x-{digest[:8]}"
 
 

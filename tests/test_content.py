@@ -1,0 +1,431 @@
+"""Content loading: the rules of PRODUCT.md "Posts", the bad-input corpus, the build cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fieldfeed.config import Settings, parse_settings
+from fieldfeed.content import SiteContent, check_content, load_content
+from fieldfeed.errors import ContentError
+from fieldfeed.model import Post, Tag
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+BAD_POSTS = Path(__file__).parent / "bad_posts"
+
+CONFIG = """\
+[site]
+title = "Test"
+url = "https://example.org/"
+timezone = "Europe/Berlin"
+{site_extra}
+
+[content]
+summary_chars = {summary_chars}
+words_per_minute = 10
+"""
+
+
+def make_site(root: Path, *, summary_chars: int = 60, site_extra: str = "") -> Settings:
+    text = CONFIG.format(summary_chars=summary_chars, site_extra=site_extra)
+    (root / "fieldfeed.toml").write_text(text)
+    (root / "content").mkdir(exist_ok=True)
+    return parse_settings(text, root)
+
+
+def write(settings: Settings, name: str, text: str | bytes) -> Path:
+    path = settings.content_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def post(settings: Settings, name: str, front: str = "", body: str = "Body text.\n") -> Path:
+    return write(settings, name, f"---\n{front}---\n{body}")
+
+
+def load(settings: Settings, **kwargs: object) -> SiteContent:
+    return load_content(settings, NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def only(settings: Settings) -> Post:
+    (found,) = load(settings).posts
+    return found
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Settings:
+    return make_site(tmp_path)
+
+
+# --- the bad-input corpus ------------------------------------------------------------------
+
+CASES = sorted(p.name for p in BAD_POSTS.iterdir() if (p / "expected.txt").exists())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_posts_corpus(tmp_path: Path, case: str) -> None:
+    settings = make_site(tmp_path)
+    for source in sorted((BAD_POSTS / case).iterdir()):
+        if source.suffix == ".md":
+            shutil.copy(source, settings.content_dir / source.name)
+    expected = (BAD_POSTS / case / "expected.txt").read_text().splitlines()
+
+    with pytest.raises(ContentError) as info:
+        load(settings)
+
+    assert [str(p) for p in info.value.problems] == expected
+    assert str(info.value).endswith("nothing was published")
+    assert check_content(settings, NOW)[1] == info.value.problems
+
+
+def test_corpus_covers_the_required_cases() -> None:
+    required = {
+        "non_utf8", "unclosed_front_matter", "invalid_yaml", "invalid_toml", "missing_title",
+        "missing_date", "bad_date", "duplicate_slug", "duplicate_id", "tags_number",
+        "draft_string", "title_list",
+    }  # fmt: skip
+    assert required <= set(CASES)
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+def test_full_post(site: Settings) -> None:
+    post(
+        site,
+        "posts/2024-05-01-hello-world.md",
+        "title: Hello, World\ndate: 2024-05-01T18:15:00+02:00\nupdated: 2024-06-01\n"
+        "tags: [Databases, Distributed Systems]\nauthor: A. Writer\nimage: img/cover.png\n"
+        "unknown_key: fine\n",
+        "Read [the other post](../other/) and [the notes](#notes)[^1].\n\n"
+        "![diagram](diagram.png)\n\n## Notes\n\n[^1]: A footnote.\n",
+    )
+    p = only(site)
+    assert p.source == "content/posts/2024-05-01-hello-world.md"
+    assert p.slug == "hello-world"
+    assert p.title == "Hello, World"
+    assert p.date == datetime(2024, 5, 1, 18, 15, tzinfo=timezone(timedelta(hours=2)))
+    assert p.updated == datetime(2024, 6, 1, tzinfo=BERLIN)
+    assert p.tags == (
+        Tag("Databases", "databases"),
+        Tag("Distributed Systems", "distributed-systems"),
+    )
+    assert p.url == p.id == "https://example.org/posts/hello-world/"
+    assert p.author == "A. Writer"
+    assert p.image == "https://example.org/posts/hello-world/img/cover.png"
+    assert p.draft is False
+    assert 'href="https://example.org/posts/other/"' in p.html
+    assert 'href="https://example.org/posts/hello-world/#notes"' in p.html
+    assert 'href="https://example.org/posts/hello-world/#fn:1"' in p.html
+    assert 'src="https://example.org/posts/hello-world/diagram.png"' in p.html
+    assert '<h2 id="notes">Notes</h2>' in p.html
+    assert p.summary == "Read the other post and the notes. Notes"
+    assert p.word_count == 8
+    assert p.read_minutes == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-05-01T18:15:00+02:00", datetime(2024, 5, 1, 16, 15, tzinfo=UTC)),
+        ("'2024-05-01T18:15:00Z'", datetime(2024, 5, 1, 18, 15, tzinfo=UTC)),
+        ("2024-05-01", datetime(2024, 5, 1, tzinfo=BERLIN)),
+        ("'2024-05-01'", datetime(2024, 5, 1, tzinfo=BERLIN)),
+        ("2024-05-01 18:15:00", datetime(2024, 5, 1, 18, 15, tzinfo=BERLIN)),
+        ("2024-05-01 18:15:32 +0530", datetime(2024, 5, 1, 12, 45, 32, tzinfo=UTC)),
+        ("2024-05-01 18:15", datetime(2024, 5, 1, 18, 15, tzinfo=BERLIN)),
+        ("2024-05-01T08:15 UTC", datetime(2024, 5, 1, 8, 15, tzinfo=UTC)),
+        ("2024-01-15 9:05:00 -0800", datetime(2024, 1, 15, 17, 5, tzinfo=UTC)),
+    ],
+)
+def test_yaml_dates(site: Settings, value: str, expected: datetime) -> None:
+    post(site, "x.md", f"title: X\ndate: {value}\n")
+    got = only(site).date
+    assert got.tzinfo is not None
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-05-01T18:15:00+02:00", datetime(2024, 5, 1, 16, 15, tzinfo=UTC)),
+        ("2024-05-01T18:15:00", datetime(2024, 5, 1, 18, 15, tzinfo=BERLIN)),
+        ("2024-05-01", datetime(2024, 5, 1, tzinfo=BERLIN)),
+        ('"2024-05-01 18:15:32 +0530"', datetime(2024, 5, 1, 12, 45, 32, tzinfo=UTC)),
+    ],
+)
+def test_toml_dates(site: Settings, value: str, expected: datetime) -> None:
+    write(site, "x.md", f'+++\ntitle = "X"\ndate = {value}\n+++\nBody\n')
+    assert only(site).date == expected
+
+
+def test_date_from_file_name_is_midnight_in_site_timezone(site: Settings) -> None:
+    post(site, "2024-03-31-dst-day.md", "title: DST\n")
+    p = only(site)
+    assert p.date == p.updated == datetime(2024, 3, 31, tzinfo=BERLIN)
+    assert p.date.utcoffset() == timedelta(hours=1)
+    assert p.slug == "dst-day"
+
+
+def test_time_only_toml_date_is_an_error(site: Settings) -> None:
+    write(site, "x.md", '+++\ntitle = "X"\ndate = 18:15:00\n+++\nBody\n')
+    with pytest.raises(ContentError) as info:
+        load(site)
+    assert str(info.value.problems[0]) == (
+        "content/x.md:3: date: expected ISO 8601, got datetime.time(18, 15)"
+    )
+
+
+def test_slug_from_front_matter_and_custom_post_path(tmp_path: Path) -> None:
+    settings = make_site(tmp_path, site_extra='post_path = "blog/{slug}.html"')
+    post(settings, "2024-05-01-ignored.md", "title: X\nslug: Über Caching!\n")
+    p = only(settings)
+    assert p.slug == "uber-caching"
+    assert p.url == "https://example.org/blog/uber-caching.html"
+
+
+def test_page_bundle_index_takes_folder_name(site: Settings) -> None:
+    post(site, "posts/2024-05-01-bundle/index.md", "title: Bundle\n", "![x](photo.jpg)\n")
+    p = only(site)
+    assert p.slug == "bundle"
+    assert p.date == datetime(2024, 5, 1, tzinfo=BERLIN)
+    assert 'src="https://example.org/posts/bundle/photo.jpg"' in p.html
+
+
+def test_explicit_id_survives_rename(site: Settings) -> None:
+    path = post(site, "2024-05-01-old-name.md", "title: X\nid: urn:uuid:1234\n")
+    assert only(site).id == "urn:uuid:1234"
+    path.rename(path.with_name("2024-05-01-new-name.md"))
+    renamed = only(site)
+    assert (renamed.id, renamed.slug) == ("urn:uuid:1234", "new-name")
+
+
+def test_numbers_as_strings(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: 1984\nid: 42\ntags: [2024, python]\n")
+    p = only(site)
+    assert (p.title, p.id) == ("1984", "42")
+    assert [t.slug for t in p.tags] == ["2024", "python"]
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+def test_tags_comma_string_and_dedupe_within_post(site: Settings) -> None:
+    tags = "'Rust, rust ,  Distributed   Systems,distributed-systems,'"
+    post(site, "2024-05-01-x.md", f"tags: {tags}\ntitle: X\n")
+    assert only(site).tags == (
+        Tag("Rust", "rust"),
+        Tag("Distributed Systems", "distributed-systems"),
+    )
+
+
+def test_tag_display_name_is_oldest_posts_spelling(site: Settings) -> None:
+    post(site, "2024-05-02-newer.md", "title: Newer\ntags: [distributed-systems]\n")
+    post(site, "2024-05-01-older.md", "title: Older\ntags: [Distributed Systems]\n")
+    post(site, "2024-04-01-draft.md", "title: Draft\ndraft: true\ntags: [DISTRIBUTED systems]\n")
+    posts = load(site).posts
+    assert [p.slug for p in posts] == ["newer", "older"]
+    assert {t for p in posts for t in p.tags} == {Tag("Distributed Systems", "distributed-systems")}
+
+
+def test_empty_tags(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\ntags:\n")
+    assert only(site).tags == ()
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+
+def test_explicit_summary_is_plain_text(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\nsummary: 'A *bold* [claim](x/) & <b>more</b>'\n")
+    assert only(site).summary == "A bold claim & more"
+
+
+def test_summary_before_more_marker(site: Settings) -> None:
+    post(
+        site,
+        "2024-05-01-x.md",
+        "title: X\n",
+        "First *paragraph*.\n\nSecond one.\n\n<!-- more -->\n\nThe rest is long. " * 1 + "x " * 100,
+    )
+    assert only(site).summary == "First paragraph. Second one."
+
+
+def test_summary_cut_at_word_boundary(site: Settings) -> None:
+    body = "```\ncode is skipped\n```\n\n" + "Alpha beta gamma delta. " * 10 + "\n\nMore.\n"
+    post(site, "2024-05-01-x.md", "title: X\n", body)
+    summary = only(site).summary
+    assert summary == "Alpha beta gamma delta. Alpha beta gamma delta. Alpha beta…"
+    assert len(summary) <= 61
+
+
+# --- drafts, future posts, order -----------------------------------------------------------
+
+
+def test_drafts_and_future_posts_counted_and_left_out(site: Settings) -> None:
+    post(site, "2024-05-01-published.md", "title: P\n")
+    post(site, "2024-05-02-draft.md", "title: D\ndraft: true\n")
+    post(site, "future.md", "title: F\ndate: 2025-01-01T13:00:00Z\n")
+    post(site, "now.md", "title: N\ndate: 2025-01-01T12:00:00Z\n")
+    content = load(site)
+    assert [p.slug for p in content.posts] == ["now", "published"]
+    assert (content.files, content.drafts, content.future) == (4, 1, 1)
+
+
+def test_drafts_are_still_validated(site: Settings) -> None:
+    post(site, "draft.md", "title: D\ndraft: true\ndate: soon\n")
+    with pytest.raises(ContentError) as info:
+        load(site)
+    assert [str(p) for p in info.value.problems] == [
+        "content/draft.md:4: date: expected ISO 8601, got 'soon'"
+    ]
+
+
+def test_order_newest_first_then_slug(site: Settings) -> None:
+    post(site, "2024-05-01-b.md", "title: B\n")
+    post(site, "2024-05-01-a.md", "title: A\n")
+    post(site, "c.md", "title: C\ndate: 2024-06-01T00:00:00Z\n")
+    assert [p.slug for p in load(site).posts] == ["c", "a", "b"]
+
+
+def test_which_files_count(site: Settings) -> None:
+    post(site, "2024-05-01-a.md", "title: A\n")
+    post(site, "nested/deeper/2024-05-01-b.markdown", "title: B\n")
+    write(site, ".hidden.md", "junk")
+    write(site, ".git/2024-05-01-c.md", "junk")
+    write(site, "notes.txt", "junk")
+    write(site, "images/diagram.svg", "<svg/>")
+    content = load(site)
+    assert content.files == 2
+    assert sorted(p.slug for p in content.posts) == ["a", "b"]
+
+
+def test_empty_content_folder(site: Settings) -> None:
+    content = load(site)
+    assert (content.posts, content.files, content.rendered) == ((), 0, 0)
+
+
+# --- control characters and warnings -------------------------------------------------------
+
+
+def test_control_characters_stripped_with_warning(site: Settings) -> None:
+    write(site, "2024-05-01-x.md", "---\ntitle: Bad\x00 title\x1b\n---\nBody\x0b text.\n")
+    content = load(site)
+    (p,) = content.posts
+    assert p.title == "Bad title"
+    assert "\x0b" not in p.html
+    assert [str(w) for w in content.warnings] == [
+        "content/2024-05-01-x.md: warning: removed 3 XML-invalid control character(s)"
+    ]
+
+
+def test_errors_in_every_file_are_reported_sorted(site: Settings) -> None:
+    post(site, "b.md", "title: B\n")
+    post(site, "a.md", "date: 2024-01-01\n")
+    with pytest.raises(ContentError) as info:
+        load(site)
+    assert [str(p) for p in info.value.problems] == [
+        "content/a.md:1: title: required",
+        "content/b.md:1: date: required (or start the file name with YYYY-MM-DD-)",
+    ]
+
+
+# --- determinism and the build cache -------------------------------------------------------
+
+
+def make_posts(settings: Settings, n: int) -> None:
+    for i in range(n):
+        post(
+            settings,
+            f"posts/2024-01-{i % 28 + 1:02d}-post-{i}.md",
+            f"title: Post {i}\ntags: [Tag {i % 3}]\n",
+            f"Paragraph {i} with [a link](../x/).\n\n```python\nprint({i})\n```\n",
+        )
+
+
+def without_counts(content: SiteContent) -> SiteContent:
+    return dataclasses.replace(content, rendered=0)
+
+
+def test_two_loads_are_equal_and_second_comes_from_cache(site: Settings) -> None:
+    make_posts(site, 5)
+    first = load(site)
+    second = load(site)
+    assert (first.rendered, second.rendered) == (5, 0)
+    assert without_counts(first) == without_counts(second)
+    assert without_counts(load(site, use_cache=False)) == without_counts(first)
+
+
+def test_editing_one_post_rerenders_only_that_post(site: Settings) -> None:
+    make_posts(site, 5)
+    load(site)
+    path = site.content_dir / "posts/2024-01-03-post-2.md"
+    path.write_text(path.read_text().replace("Paragraph 2", "Edited paragraph"))
+    content = load(site)
+    assert content.rendered == 1
+    edited = next(p for p in content.posts if p.slug == "post-2")
+    assert "Edited paragraph" in edited.html
+    assert load(site).rendered == 0
+
+
+def test_settings_change_invalidates_cache(tmp_path: Path) -> None:
+    settings = make_site(tmp_path)
+    make_posts(settings, 3)
+    load(settings)
+    changed = make_site(tmp_path, site_extra='post_path = "p/{slug}/"')
+    content = load(changed)
+    assert content.rendered == 3
+    assert all(p.url.startswith("https://example.org/p/") for p in content.posts)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a pickle", b"\x80\x05K\x01."])
+def test_corrupted_cache_is_rebuilt(site: Settings, garbage: bytes) -> None:
+    make_posts(site, 3)
+    first = load(site)
+    (cache_file,) = (site.state_dir / "cache").iterdir()
+    cache_file.write_bytes(garbage)
+    again = load(site)
+    assert again.rendered == 3
+    assert without_counts(again) == without_counts(first)
+    assert load(site).rendered == 0
+
+
+def test_failed_posts_are_not_cached(site: Settings) -> None:
+    post(site, "bad.md", "title: X\n")
+    for _ in range(2):
+        with pytest.raises(ContentError):
+            load(site)
+
+
+def test_process_pool_gives_the_same_posts(site: Settings) -> None:
+    make_posts(site, 60)
+    pooled = load(site, jobs=2, use_cache=False)
+    serial = load(site, jobs=1, use_cache=False)
+    assert pooled.rendered == serial.rendered == 60
+    assert pooled == serial
+
+
+def test_process_pool_reports_errors(site: Settings) -> None:
+    make_posts(site, 60)
+    post(site, "broken.md", "title: [x]\n")
+    with pytest.raises(ContentError) as info:
+        load(site, jobs=2)
+    assert [str(p) for p in info.value.problems] == [
+        "content/broken.md:1: date: required (or start the file name with YYYY-MM-DD-)",
+        "content/broken.md:2: title: expected a string, got a list",
+    ]
+
+
+def test_naive_now_is_refused(site: Settings) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        load_content(site, datetime(2025, 1, 1))
