@@ -23,7 +23,6 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 from fieldfeed.config import Settings
 from fieldfeed.model import Post
@@ -107,14 +106,20 @@ def newsboat_items(feed_paths: list[Path]) -> dict[str, list[tuple[str, int]]]:
 
     newsboat reads ``file://`` URLs, so nothing touches the network. Its cache is SQLite and
     ``rss_item.pubDate`` is what it shows as the article date (the fetch time when it could not
-    parse ours), so tests compare it with the post's own date.
+    parse ours), so tests compare it with the post's own date. One cache per feed: the cache
+    keys items by GUID alone, so the RSS and Atom copies of a post would hide each other.
     """
+    return {p.resolve().as_uri(): _newsboat_one(p) for p in feed_paths}
+
+
+def _newsboat_one(feed_path: Path) -> list[tuple[str, int]]:
+    url = feed_path.resolve().as_uri()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         urls = root / "urls"
-        urls.write_text("".join(f"{p.resolve().as_uri()}\n" for p in feed_paths))
+        urls.write_text(url + "\n")
         config = root / "config"
-        config.write_text("reload-threads 1\nshow-read-feeds yes\n")
+        config.write_text("reload-threads 1\n")
         cache = root / "cache.db"
         env = dict(os.environ, HOME=str(root), XDG_CONFIG_HOME=str(root), XDG_DATA_HOME=str(root))
         proc = subprocess.run(
@@ -126,13 +131,12 @@ def newsboat_items(feed_paths: list[Path]) -> dict[str, list[tuple[str, int]]]:
         )
         if proc.returncode:
             raise RuntimeError(f"newsboat failed: {proc.stderr.decode('utf-8', 'replace')}")
-        items: dict[str, list[tuple[str, int]]] = {p.resolve().as_uri(): [] for p in feed_paths}
         with sqlite3.connect(cache) as db:
-            for feedurl, title, pub in db.execute(
-                "SELECT feedurl, title, pubDate FROM rss_item ORDER BY feedurl, pubDate DESC"
-            ):
-                items.setdefault(feedurl, []).append((title, int(pub)))
-        return items
+            rows = db.execute(
+                "SELECT title, pubDate FROM rss_item WHERE feedurl = ? ORDER BY pubDate DESC",
+                (url,),
+            ).fetchall()
+        return [(str(title), int(pub)) for title, pub in rows]
 
 
 def json_feed_problems(data: bytes) -> list[str]:
@@ -230,89 +234,9 @@ def rfc822_epoch(value: str) -> int:
 
 
 def load_site_posts(site: Path, now: datetime) -> tuple[Settings, tuple[Post, ...]]:
-    """Settings and published posts of a test site, newest first.
-
-    Uses the real loader (fieldfeed.content.load_content) when it exists; until then a minimal
-    stand-in built from the same pure pieces (front matter, render, text), so the feed tests
-    can run against real Markdown now. TODO(content-loader): drop the stand-in once it lands.
-    """
+    """Settings and published posts (newest first) of a test site, through the real loader."""
     from fieldfeed.config import load_settings
+    from fieldfeed.content import load_content
 
     settings = load_settings(site)
-    try:
-        from fieldfeed.content import load_content
-    except ImportError:
-        return settings, _standin_posts(settings, now)
     return settings, load_content(settings, now, jobs=1, use_cache=False).posts
-
-
-def _standin_posts(settings: Settings, now: datetime) -> tuple[Post, ...]:
-    import re
-    from datetime import date, time
-
-    from fieldfeed.frontmatter import parse_front_matter
-    from fieldfeed.model import Tag
-    from fieldfeed.render import render_markdown
-    from fieldfeed.text import (
-        html_to_text,
-        read_minutes,
-        slugify,
-        strip_control_chars,
-        summarize,
-        word_count,
-    )
-
-    tz = settings.site.tz
-
-    def when(value: object) -> datetime:
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=tz)
-        if isinstance(value, date):
-            return datetime.combine(value, time(), tz)
-        return datetime.fromisoformat(str(value))
-
-    posts = []
-    files = sorted(settings.content_dir.rglob("*.md")) + sorted(
-        settings.content_dir.rglob("*.markdown")
-    )
-    for path in files:
-        fm = parse_front_matter(path.read_text(encoding="utf-8"))
-        meta = fm.meta
-        m = re.match(r"(\d{4}-\d{2}-\d{2})-(.*)", path.stem)
-        stem = m.group(2) if m else path.stem
-        published = when(meta["date"] if "date" in meta else date.fromisoformat(m.group(1)))  # type: ignore[union-attr]
-        if meta.get("draft") or published > now:
-            continue
-        slug = meta.get("slug") or slugify(stem)
-        url = settings.site.url + settings.site.post_path.format(slug=slug)
-        body, _ = strip_control_chars(fm.body)
-        rendered = render_markdown(body, url)
-        text = html_to_text(rendered.html)
-        summary = meta.get("summary") or summarize(
-            html_to_text(rendered.teaser) if rendered.teaser else text,
-            settings.content.summary_chars,
-        )
-        raw_tags = meta.get("tags") or []
-        if isinstance(raw_tags, str):
-            raw_tags = [t.strip() for t in raw_tags.split(",") if t.strip()]
-        image = meta.get("image")
-        posts.append(
-            Post(
-                source=path.relative_to(settings.root).as_posix(),
-                slug=slug,
-                title=strip_control_chars(str(meta["title"]))[0],
-                date=published,
-                updated=when(meta["updated"]) if "updated" in meta else published,
-                tags=tuple(Tag(str(t), slugify(str(t))) for t in raw_tags),
-                summary=strip_control_chars(summary)[0],
-                html=rendered.html,
-                url=url,
-                id=str(meta.get("id") or url),
-                author=meta.get("author"),
-                image=urljoin(url, image) if image else None,
-                draft=False,
-                word_count=word_count(text),
-                read_minutes=read_minutes(word_count(text), settings.content.words_per_minute),
-            )
-        )
-    return tuple(sorted(posts, key=lambda p: (p.date, p.id), reverse=True))
