@@ -1,0 +1,243 @@
+"""Render a digest issue once: HTML (CSS inlined) and plain text with per-recipient placeholders.
+
+Pure: takes settings, a template environment, the issue and its posts, returns strings. The
+expensive work (jinja2, premailer) happens once per issue and per distinct post subset (for
+tag-filtered subscribers); :mod:`fieldfeed.message` then substitutes each recipient's values
+into the placeholders, escaped. Templates never see a real recipient: the variables
+``recipient``, ``name``, ``email``, ``unsubscribe_url`` and ``tag_filter`` hold placeholders.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import cssutils
+import jinja2
+from premailer import Premailer
+
+from fieldfeed.config import Settings
+from fieldfeed.model import Issue, Post, Subscriber
+
+#: Inlined HTML above this many bytes (UTF-8) collapses later posts to title links. Gmail clips
+#: at about 102 KB; the gap leaves room for the per-recipient values substituted afterwards.
+HTML_BUDGET = 95_000
+
+# Per-recipient placeholders: ASCII letters only, so neither jinja2 escaping, premailer nor
+# quoted-printable encoding changes them (QP may insert a soft line break inside one; message.py
+# finds them across soft breaks).
+PH_RECIPIENT = "XXFFTOXX"  #: "Name <address>", or the bare address when there is no name
+PH_NAME = "XXFFNAMEXX"  #: the subscriber's name, possibly empty
+PH_EMAIL = "XXFFEMAILXX"  #: the subscriber's address
+PH_UNSUBSCRIBE = "XXFFUNSUBXX"  #: the one-click unsubscribe URL
+PH_TAG_FILTER = "XXFFFILTERXX"  #: "Only posts tagged A, B." or empty
+PLACEHOLDERS = (PH_RECIPIENT, PH_NAME, PH_EMAIL, PH_UNSUBSCRIBE, PH_TAG_FILTER)
+
+HTML_TEMPLATE = "digest.html"
+TEXT_TEMPLATE = "digest.txt"
+
+# cssutils warns about every mso-*/-webkit-* property on the root logger (FIELD-NOTES).
+cssutils.log.setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedIssue:
+    """One issue rendered for one post subset, before personalisation."""
+
+    #: Subject line from ``[digest] subject``, without any "[TEST]" prefix.
+    subject: str
+    #: Full HTML document with CSS inlined; contains the PH_* placeholders.
+    html: str
+    #: Plain-text part; contains the PH_* placeholders.
+    text: str
+    #: Feed ids of the posts covered (full cards and collapsed titles), newest first.
+    post_ids: tuple[str, ...]
+    #: Posts shown as title links only because the HTML size budget was reached.
+    collapsed: int
+
+
+def render_issue(
+    settings: Settings,
+    env: jinja2.Environment,
+    issue: Issue,
+    posts: Sequence[Post],
+    *,
+    archive_url: str | None = None,
+    since: datetime | None = None,
+) -> RenderedIssue:
+    """Render ``posts`` (a subset of ``issue.posts``, newest first) as HTML and text, once.
+
+    ``archive_url`` adds a "view in browser" link; ``since`` (the previous issue's cutoff) makes
+    the intro read "N new posts since <date>", otherwise it names the posts' date range. If the
+    inlined HTML is over :data:`HTML_BUDGET`, later posts become title links (re-rendering with
+    fewer full cards until it fits). Does no IO beyond loading templates through ``env``.
+    """
+    if not posts:
+        raise ValueError("an issue needs at least one post to render")
+    subject = format_subject(settings, issue, posts)
+    html_template = env.get_template(HTML_TEMPLATE)
+    text_template = env.get_template(TEXT_TEMPLATE)
+
+    def render_html(full: int, listed: int) -> str:
+        context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
+        return inline_css(html_template.render(context))
+
+    n = len(posts)
+    html = render_html(n, n)
+    full, listed = n, n
+    if _size(html) > HTML_BUDGET:
+        # Binary search for the most full cards that fit; full == 0 may still be too big.
+        lo, hi = 0, n - 1
+        best: tuple[int, str] | None = None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            candidate = render_html(mid, n)
+            if _size(candidate) <= HTML_BUDGET:
+                best, lo = (mid, candidate), mid + 1
+            else:
+                hi = mid - 1
+        if best is not None:
+            full, html = best
+        else:
+            # Even title links alone are too big (hundreds of posts): list fewer titles; the
+            # "more posts" link leads to the rest.
+            full, listed = 0, n
+            while listed > 0:
+                listed //= 2
+                html = render_html(0, listed)
+                if _size(html) <= HTML_BUDGET:
+                    break
+    context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
+    text = text_template.render(context)
+    return RenderedIssue(
+        subject=subject,
+        html=html,
+        text=text,
+        post_ids=tuple(p.id for p in posts),
+        collapsed=n - full,
+    )
+
+
+def format_subject(settings: Settings, issue: Issue, posts: Sequence[Post]) -> str:
+    """The subject from ``[digest] subject``: fields {site}, {number}, {first_title}, {count}.
+
+    Raises ValueError naming the bad field for an unknown one. Line breaks are not removed
+    here; :mod:`fieldfeed.message` rejects them.
+    """
+    fields: Mapping[str, Any] = {
+        "site": settings.site.title,
+        "number": issue.number,
+        "first_title": posts[0].title if posts else "",
+        "count": len(posts),
+    }
+    template = settings.digest.subject
+    try:
+        return template.format_map(_Fields(fields))
+    except (KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise ValueError(
+            f"[digest] subject {template!r}: {exc}; use {{site}}, {{number}}, "
+            "{first_title} or {count}"
+        ) from None
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> Any:
+        raise KeyError(f"unknown field {{{key}}}")
+
+
+def inline_css(html: str) -> str:
+    """``html`` with its ``<style>`` rules inlined (premailer, no network, ``!important`` kept).
+
+    The ``<style>`` blocks stay too, so @media rules (dark mode, phone width) still apply.
+    """
+    return str(
+        Premailer(
+            html,
+            allow_network=False,
+            strip_important=False,
+            keep_style_tags=True,
+            remove_classes=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform(pretty_print=False)
+    )
+
+
+def personalize(
+    rendered: RenderedIssue, subscriber: Subscriber, unsubscribe_url: str, tag_filter: str = ""
+) -> tuple[str, str]:
+    """(html, text) of ``rendered`` for one subscriber, e.g. for previews and golden files.
+
+    The slow, obvious version of what :class:`fieldfeed.message.MessageTemplate` does on
+    encoded bytes: values are HTML-escaped for the HTML and inserted as-is into the text.
+    """
+    values = recipient_values(subscriber, unsubscribe_url, tag_filter)
+    html, text = rendered.html, rendered.text
+    for placeholder, value in values.items():
+        html = html.replace(placeholder, html_lib.escape(value, quote=True))
+        text = text.replace(placeholder, value)
+    return html, text
+
+
+def recipient_values(
+    subscriber: Subscriber, unsubscribe_url: str, tag_filter: str = ""
+) -> dict[str, str]:
+    """Placeholder -> unescaped value for one subscriber."""
+    recipient = f"{subscriber.name} <{subscriber.email}>" if subscriber.name else subscriber.email
+    return {
+        PH_RECIPIENT: recipient,
+        PH_NAME: subscriber.name,
+        PH_EMAIL: subscriber.email,
+        PH_UNSUBSCRIBE: unsubscribe_url,
+        PH_TAG_FILTER: tag_filter,
+    }
+
+
+def tag_filter_sentence(subscriber: Subscriber, tag_names: Mapping[str, str]) -> str:
+    """ "Only posts tagged A, B." for a tag-filtered subscriber, else ""."""
+    if not subscriber.tags:
+        return ""
+    names = ", ".join(tag_names.get(slug, slug) for slug in subscriber.tags)
+    return f"Only posts tagged {names}."
+
+
+def _size(html: str) -> int:
+    return len(html.encode("utf-8"))
+
+
+def _context(
+    settings: Settings,
+    issue: Issue,
+    posts: Sequence[Post],
+    subject: str,
+    archive_url: str | None,
+    since: datetime | None,
+    full: int,
+    listed: int,
+) -> dict[str, Any]:
+    n = len(posts)
+    return {
+        "site": settings.site,
+        "issue": issue,
+        "subject": subject,
+        "posts": tuple(posts),
+        "cards": tuple(posts[:full]),
+        "links": tuple(posts[full:listed]),
+        "more_count": n - listed,
+        "collapsed": n - full,
+        "count": n,
+        "since": since,
+        "oldest": posts[-1].date,
+        "newest": posts[0].date,
+        "preheader": " · ".join(p.title for p in posts[:4]),
+        "archive_url": archive_url,
+        "recipient": PH_RECIPIENT,
+        "name": PH_NAME,
+        "email": PH_EMAIL,
+        "unsubscribe_url": PH_UNSUBSCRIBE,
+        "tag_filter": PH_TAG_FILTER,
+    }

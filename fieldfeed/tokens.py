@@ -1,0 +1,161 @@
+"""Signed tokens for one-click unsubscribe links and double-opt-in confirmation links.
+
+HMAC-SHA256 with the site's secret (``FIELDFEED_SECRET``). Each token kind MACs a distinct
+purpose prefix, so an unsubscribe token can never pass as a confirmation token or the other way
+round. Tokens are URL-safe (``[A-Za-z0-9._-]``) and verified in constant time. Only
+:func:`load_secret` reads the environment, and only the edges (CLI, server) call it.
+
+Formats (all parts URL-safe)::
+
+    unsubscribe:   <subscriber id, decimal>.<base64url(MAC[:12])>            e.g. 345.Xy3...
+    confirmation:  <base64url(email)>.<issued_at, decimal>.<base64url(MAC[:15])>
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Mapping
+
+from fieldfeed.errors import ConfigError
+
+#: The environment variable holding the signing secret.
+SECRET_ENV = "FIELDFEED_SECRET"  # noqa: S105 (the variable's name, not a secret)
+#: Shortest accepted secret, in characters (``secrets.token_urlsafe(32)`` gives 43).
+MIN_SECRET_CHARS = 32
+
+_UNSUB_PURPOSE = b"fieldfeed/unsubscribe/v1\x00"
+_CONFIRM_PURPOSE = b"fieldfeed/confirm/v1\x00"
+# 12 bytes (96 bits) keeps the unsubscribe link short enough for List-Unsubscribe (see
+# FIELD-NOTES: long URIs get RFC 2047-encoded); forging one still takes ~2**95 tries online.
+_UNSUB_MAC_BYTES = 12
+_CONFIRM_MAC_BYTES = 15
+#: Seconds a confirmation token may appear to come from the future (clock skew between hosts).
+CLOCK_SKEW = 300
+
+_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,18})")
+_B64 = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def load_secret(environ: Mapping[str, str] = os.environ) -> bytes:
+    """The signing secret from ``FIELDFEED_SECRET``, as UTF-8 bytes.
+
+    Raises ConfigError when it is unset or shorter than 32 characters. The message names the
+    variable, never its value, and this function logs nothing.
+    """
+    value = environ.get(SECRET_ENV, "")
+    if not value.strip():
+        raise ConfigError(
+            f"{SECRET_ENV} is not set: it signs unsubscribe and confirmation links. Set it to a "
+            "long random value, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`, and keep it stable '
+            "(changing it invalidates every link already mailed)"
+        )
+    if len(value) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"{SECRET_ENV} is too short ({len(value)} characters; at least {MIN_SECRET_CHARS} "
+            "needed)"
+        )
+    return value.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    """Strict base64url decode without padding; None for anything non-canonical."""
+    if not _B64.fullmatch(text) or len(text) % 4 == 1:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Reject encodings with stray low bits, so each payload has exactly one spelling.
+    return data if _b64(data) == text else None
+
+
+def _mac(secret: bytes, purpose: bytes, payload: bytes, size: int) -> bytes:
+    return hmac.new(secret, purpose + payload, hashlib.sha256).digest()[:size]
+
+
+def sign_unsubscribe(secret: bytes, subscriber_id: int) -> str:
+    """A short URL-safe token naming ``subscriber_id`` (about 18 to 24 characters).
+
+    Does not expire: an unsubscribe link in a years-old digest must still work.
+    """
+    if subscriber_id < 0:
+        raise ValueError(f"subscriber id must not be negative, got {subscriber_id}")
+    ident = str(subscriber_id)
+    mac = _mac(secret, _UNSUB_PURPOSE, ident.encode("ascii"), _UNSUB_MAC_BYTES)
+    return f"{ident}.{_b64(mac)}"
+
+
+def verify_unsubscribe(secret: bytes, token: str) -> int | None:
+    """The subscriber id in ``token``, or None if it is forged, altered or garbage.
+
+    Never raises, whatever ``token`` holds. The MAC is compared with ``hmac.compare_digest``.
+    """
+    try:
+        ident, sep, mac_text = token.partition(".")
+        if not sep or not _DECIMAL.fullmatch(ident):
+            return None
+        mac = _unb64(mac_text)
+        if mac is None or len(mac) != _UNSUB_MAC_BYTES:
+            return None
+        expected = _mac(secret, _UNSUB_PURPOSE, ident.encode("ascii"), _UNSUB_MAC_BYTES)
+        return int(ident) if hmac.compare_digest(mac, expected) else None
+    except Exception:  # a verifier on a public endpoint must never raise
+        return None
+
+
+def _confirm_payload(email: str, issued_at: int) -> bytes:
+    # The timestamp is decimal digits only, so the NUL separator cannot be forged into it.
+    return str(issued_at).encode("ascii") + b"\x00" + email.encode("utf-8")
+
+
+def sign_confirmation(secret: bytes, email: str, issued_at: int) -> str:
+    """A URL-safe token for confirming ``email``, issued at ``issued_at`` (Unix seconds).
+
+    The address is carried in the token (so ``serve`` needs no lookup to show it) and
+    covered by the MAC; the caller decides the maximum age when verifying.
+    """
+    if issued_at < 0:
+        raise ValueError(f"issued_at must not be negative, got {issued_at}")
+    mac = _mac(secret, _CONFIRM_PURPOSE, _confirm_payload(email, issued_at), _CONFIRM_MAC_BYTES)
+    return f"{_b64(email.encode('utf-8'))}.{issued_at}.{_b64(mac)}"
+
+
+def verify_confirmation(secret: bytes, token: str, now: int, max_age: int) -> str | None:
+    """The email address in ``token`` if it is authentic and not older than ``max_age`` seconds.
+
+    None for forged, altered, garbage or expired tokens, and for tokens issued more than
+    ``CLOCK_SKEW`` seconds in the future. Never raises.
+    """
+    try:
+        parts = token.split(".")
+        if len(parts) != 3 or not _DECIMAL.fullmatch(parts[1]):
+            return None
+        email_bytes = _unb64(parts[0])
+        mac = _unb64(parts[2])
+        if email_bytes is None or mac is None or len(mac) != _CONFIRM_MAC_BYTES:
+            return None
+        email = email_bytes.decode("utf-8")
+        issued_at = int(parts[1])
+        expected = _mac(secret, _CONFIRM_PURPOSE, _confirm_payload(email, issued_at), len(mac))
+        if not hmac.compare_digest(mac, expected):
+            return None
+        if not (now - max_age <= issued_at <= now + CLOCK_SKEW):
+            return None
+        return email
+    except Exception:  # a verifier on a public endpoint must never raise
+        return None
+
+
+def unsubscribe_link(base_url: str, secret: bytes, subscriber_id: int) -> str:
+    """``[digest] unsubscribe_url`` + the subscriber's token: the per-recipient one-click URL."""
+    return base_url + sign_unsubscribe(secret, subscriber_id)
