@@ -48,7 +48,7 @@ def setup() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     _run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
     _run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "-e", ".")
+         "-e", ".")
     stamp.write_text(digest)
 
 

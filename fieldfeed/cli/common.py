@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from fieldfeed.config import Settings, load_settings
@@ -102,14 +101,19 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     except FieldfeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
+    except typer.TyperException as exc:
+        # typer vendors click: usage errors (bad option, missing argument) land here.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
