@@ -1,0 +1,60 @@
+"""Small accessors the endpoint modules share (what the app factory put on ``app.state``)."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from fieldfeed.web.pages import Pages
+from fieldfeed.web.ratelimit import RateLimiter
+from fieldfeed.web.services import WebServices
+
+
+def services_of(request: Request) -> WebServices:
+    services: WebServices = request.app.state.services
+    return services
+
+
+def pages_of(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def secret_of(request: Request) -> bytes:
+    """The signing secret, or 503 when the server was started without FIELDFEED_SECRET."""
+    secret = services_of(request).secret
+    if secret is None:
+        raise HTTPException(503, "Subscriptions are not set up on this server yet.")
+    return secret
+
+
+def client_key(request: Request) -> str:
+    """The client's address as the rate limit sees it (after uvicorn's proxy handling)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded or multipart fields of a POST as plain strings (files refused).
+
+    Malformed bodies become 400; other content types give no fields.
+    """
+    try:
+        form = await request.form(max_files=0, max_fields=50, max_part_size=16 * 1024)
+    except HTTPException:
+        raise
+    except Exception:
+        raise HTTPException(400, "The form data could not be read.") from None
+    fields: dict[str, str] = {}
+    try:
+        for key, value in form.multi_items():
+            if not isinstance(value, str):
+                raise HTTPException(400, "File uploads are not accepted here.")
+            fields.setdefault(key, value)
+    finally:
+        await form.close()
+    return fields

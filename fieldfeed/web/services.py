@@ -1,0 +1,84 @@
+"""What the web endpoints need from the rest of fieldfeed, gathered in one object.
+
+The app factory builds the real ones from the settings; tests pass a fixed clock or a
+different transport. The database is opened on first use, so ``serve`` starts (and /health
+answers, saying what is wrong) even when the state database is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from sqlalchemy.engine import Engine
+
+from fieldfeed.config import Settings
+from fieldfeed.errors import ConfigError
+from fieldfeed.web.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+#: Sends one message to one address (the confirmation mail). Raises on failure.
+MailSender = Callable[[EmailMessage, str], None]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WebServices:
+    """The settings, the clock, the signing secret, the store and the mail transport."""
+
+    settings: Settings
+    #: None when FIELDFEED_SECRET is unset: token endpoints then answer 503, nothing else breaks.
+    secret: bytes | None
+    clock: Callable[[], datetime] = _utc_now
+    #: Sends confirmation mail; None builds the configured transport on first use.
+    send_mail: MailSender | None = None
+    #: How long a confirmation link stays valid, in seconds.
+    confirm_max_age: int = 48 * 3600
+    #: Confirmation mails per address per hour (stops mail-bombing one address from many IPs).
+    mail_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600.0))
+    _engine: Engine | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> WebServices:
+        """Services for a real server: the secret from the environment (if set)."""
+        from fieldfeed.tokens import load_secret
+
+        secret: bytes | None
+        try:
+            secret = load_secret()
+        except ConfigError as exc:
+            log.warning("%s; /subscribe, /confirm and /u/ answer 503 until it is set", exc)
+            secret = None
+        return cls(settings=settings, secret=secret, **overrides)  # type: ignore[arg-type]
+
+    def engine(self) -> Engine:
+        """The state store (opened and migrated on first use). Raises StateError."""
+        with self._lock:
+            if self._engine is None:
+                from fieldfeed.store import open_store
+
+                self._engine = open_store(self.settings.database_url)
+            return self._engine
+
+    def mailer(self) -> MailSender:
+        """The function that sends confirmation mail through ``[delivery]``'s transport."""
+        if self.send_mail is None:
+            from fieldfeed.web.mail import transport_sender
+
+            self.send_mail = transport_sender(self.settings)
+        return self.send_mail
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None

@@ -1,0 +1,212 @@
+"""``/subscribe`` and ``/confirm/<token>``: double opt-in.
+
+POST /subscribe stores the address as ``pending`` and mails a signed, expiring link; only
+following it (and pressing the button there) makes the address ``active``. The answer to a
+POST is the same page with the same status whatever the address's state (new, pending,
+active, unsubscribed), and the mail goes out after the response, so neither the page nor
+its timing tells a stranger who is on the list. An active subscriber gets no mail and no
+change (nobody can change someone else's tag filter from this form).
+
+The confirmation link opens a page with a button that POSTs: a GET changes nothing, because
+mail scanners fetch every link in a message and would otherwise confirm addresses nobody
+confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fieldfeed.model import Subscriber
+from fieldfeed.store import subscribers
+from fieldfeed.store.subscribers import InvalidSubscriber
+from fieldfeed.tokens import sign_confirmation, verify_confirmation
+from fieldfeed.web.deps import (
+    client_key,
+    limiter_of,
+    pages_of,
+    read_form,
+    secret_of,
+    services_of,
+)
+from fieldfeed.web.mail import confirm_url, send_confirmation
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_PATH = "/subscribe"
+
+
+async def subscribe_form(request: Request) -> Response:
+    """GET: the form."""
+    return _form(request)
+
+
+def _form(
+    request: Request,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    email: str = "",
+    name: str = "",
+    tags: str = "",
+) -> Response:
+    return pages_of(request).response(
+        "subscribe",
+        status_code=status_code,
+        action=SUBSCRIBE_PATH,
+        error=error,
+        email=email,
+        name=name,
+        tags=tags,
+        schedule_text="",
+    )
+
+
+async def subscribe_post(request: Request) -> Response:
+    """POST: validate, store as pending, answer, then mail the confirmation link."""
+    services = services_of(request)
+    secret = secret_of(request)
+    wait = limiter_of(request).hit(client_key(request), time.monotonic())
+    if wait is not None:
+        raise HTTPException(
+            429,
+            "Too many subscribe requests from your address. Try again later.",
+            headers={"Retry-After": str(int(wait))},
+        )
+    fields = await read_form(request)
+    email = fields.get("email", "").strip()
+    name = fields.get("name", "").strip()
+    tag_text = fields.get("tags", "").strip()
+    try:
+        if len(email) > 320:
+            raise InvalidSubscriber("that email address is too long")
+        address = subscribers.normalize_email(email)
+        clean = subscribers.clean_name(name)
+        tags = subscribers.parse_tags(tag_text[:500])
+    except InvalidSubscriber as exc:
+        return _form(
+            request,
+            error=_reason(str(exc)),
+            status_code=400,
+            email=email[:320],
+            name=name[:200],
+            tags=tag_text[:500],
+        )
+
+    now = services.clock()
+    pending = await run_in_threadpool(
+        lambda: register_pending(services.engine(), address, clean, tags, now)
+    )
+    task = None
+    if pending is not None and services.mail_limiter.hit(address.lower(), time.monotonic()) is None:
+        token = sign_confirmation(secret, pending.email, int(now.timestamp()))
+        link = confirm_url(services.settings, str(request.base_url), token)
+        task = BackgroundTask(send_confirmation, services, pending, link)
+    return pages_of(request).response(
+        "subscribe_sent",
+        background=task,
+        max_age_hours=services.confirm_max_age // 3600,
+        subscribe_path=SUBSCRIBE_PATH,
+    )
+
+
+def register_pending(
+    engine: Engine, address: str, name: str, tags: tuple[str, ...], now: datetime
+) -> Subscriber | None:
+    """Make ``address`` pending (one entry however often asked) unless it is active already.
+
+    Returns the pending subscriber (to mail), or None for an active one (nothing to do).
+    One transaction, so two concurrent POSTs cannot demote an active subscriber.
+    """
+    with engine.begin() as conn:
+        existing = subscribers.get(conn, address)
+        if existing is not None and existing.status == "active":
+            return None
+        subscriber, _ = subscribers.upsert(
+            conn, address, name=name, tags=tags, status="pending", now=now
+        )
+        return subscriber
+
+
+def _reason(message: str) -> str:
+    """The validator's message, as a sentence about the form (never echoing raw input)."""
+    if "email" in message or "address" in message:
+        return "That does not look like an email address. Check it and try again."
+    if "name" in message:
+        return "The name cannot contain line breaks or control characters (200 characters at most)."
+    if "tag" in message:
+        return "Each topic needs at least one letter or digit; separate topics with commas."
+    return "Check the form and try again."
+
+
+def _verified_email(request: Request) -> str:
+    services = services_of(request)
+    token = request.path_params["token"]
+    email = verify_confirmation(
+        secret_of(request),
+        token,
+        int(services.clock().timestamp()),
+        services.confirm_max_age,
+    )
+    if email is None:
+        raise _bad_confirm(request)
+    return email
+
+
+def _bad_confirm(request: Request) -> HTTPException:
+    return HTTPException(400, "This confirmation link is not valid or has expired.")
+
+
+async def confirm(request: Request) -> Response:
+    """GET /confirm/<token>: a page with a button; changes nothing."""
+    email = _verified_email(request)
+    return pages_of(request).response(
+        "confirm", state="ask", email=email, action=request.url.path, subscribe_path=SUBSCRIBE_PATH
+    )
+
+
+async def confirm_post(request: Request) -> Response:
+    """POST /confirm/<token>: the pending address becomes active."""
+    email = _verified_email(request)
+    await read_form(request)
+    services = services_of(request)
+    now = services.clock()
+    ok = await run_in_threadpool(lambda: activate(services.engine(), email, now))
+    pages = pages_of(request)
+    if not ok:
+        return pages.response(
+            "confirm", status_code=400, state="invalid", email="", subscribe_path=SUBSCRIBE_PATH
+        )
+    return pages.response("confirm", state="ok", email=email, subscribe_path=SUBSCRIBE_PATH)
+
+
+def activate(engine: Engine, email: str, now: datetime) -> bool:
+    """Pending -> active (keeping name and tags). True also when already active.
+
+    An unsubscribed or bounced address is not revived by an old link: it subscribes again.
+    """
+    try:
+        with engine.begin() as conn:
+            existing = subscribers.get(conn, email)
+            if existing is None or existing.status not in ("pending", "active"):
+                return False
+            if existing.status == "pending":
+                subscribers.upsert(
+                    conn,
+                    existing.email,
+                    name=existing.name,
+                    tags=existing.tags,
+                    status="active",
+                    now=now,
+                )
+            return True
+    except InvalidSubscriber:
+        return False
