@@ -61,9 +61,9 @@ def check(site: SiteOption = Path("."), verbose: VerboseOption = 0, quiet: Quiet
     _warnings(console, report)
     c = report.content
     console.info(
-        f"ok: {c.files} files, {len(c.posts)} published, {c.drafts} drafts, "
-        f"{c.future} scheduled; {len(report.feeds)} feed files would be written "
-        f"({len(report.written.written)} changed) in {report.seconds:.2f} s"
+        f"ok: {_n(c.files, 'file')}, {len(c.posts)} published, {_n(c.drafts, 'draft')}, "
+        f"{c.future} scheduled; {len(report.feeds)} feed files "
+        f"({len(report.written.written)} would change) in {report.seconds:.2f} s"
     )
 
 
@@ -131,6 +131,10 @@ def publish(
         for line in result.digest.summary_lines():
             console.info(line)
     exit_with(result.exit_code)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _warnings(console: Console, report: pipeline.BuildReport) -> None:
