@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import multiprocessing
 import os
 import re
+import threading
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -411,32 +414,32 @@ def check_content(
 ) -> tuple[SiteContent, tuple[Problem, ...]]:
     """Load and validate every post; return the content and every error instead of raising."""
     options = ParseOptions.from_settings(settings)
-    cache = (
-        BuildCache.load(settings.state_dir / "cache", options.fingerprint()) if use_cache else None
-    )
     fingerprint = options.fingerprint()
+    cache = BuildCache.load(settings.state_dir / "cache", fingerprint) if use_cache else None
     results: list[ParsedFile | None] = []
-    misses: list[tuple[int, str, bytes, str]] = []
+    # Misses keep only their path: the source bytes are read again where they are rendered,
+    # so a cold build of a large archive never holds every file in memory at once.
+    misses: list[tuple[int, str, str]] = []
     for path in find_post_files(settings.content_dir):
         source = display_path(path, settings.root)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            results.append(_failed(source, 0, f"cannot read: {exc.strerror or exc}"))
-            continue
-        key = cache_key(fingerprint, source, raw)
-        hit = cache.get(key) if cache is not None else None
+        hit = None
+        if cache is not None:
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                pass  # reported by the parse step, which reads it again
+            else:
+                hit = cache.get(cache_key(fingerprint, source, raw))
         if isinstance(hit, ParsedFile):
             results.append(hit)
         else:
-            misses.append((len(results), source, raw, key))
+            misses.append((len(results), str(path), source))
             results.append(None)
 
-    for (index, _source, _raw, key), result in zip(
-        misses, _parse_many([(s, r) for _, s, r, _ in misses], options, jobs), strict=True
-    ):
+    parsed_misses = _parse_many([(p, s) for _, p, s in misses], options, jobs)
+    for (index, _, _), (key, result) in zip(misses, parsed_misses, strict=True):
         results[index] = result
-        if cache is not None and result.post is not None:
+        if cache is not None and key is not None and result.post is not None:
             cache.put(key, result)
     if cache is not None:
         cache.save()
@@ -459,16 +462,39 @@ def load_content(
 
 
 def _parse_many(
-    items: list[tuple[str, bytes]], options: ParseOptions, jobs: int | None
-) -> list[ParsedFile]:
+    items: list[tuple[str, str]], options: ParseOptions, jobs: int | None
+) -> list[tuple[str | None, ParsedFile]]:
+    """Read and parse ``(path, source)`` items, in a process pool when there are many."""
     workers = jobs or os.cpu_count() or 1
+    job = functools.partial(_read_and_parse, options=options, fingerprint=options.fingerprint())
     if len(items) <= POOL_THRESHOLD or workers < 2:
-        return [parse_post(source, raw, options) for source, raw in items]
-    job = functools.partial(_parse_item, options=options)
-    chunk = max(1, min(64, len(items) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [job(item) for item in items]
+    chunk = max(1, min(32, len(items) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
         return list(pool.map(job, items, chunksize=chunk))
 
 
-def _parse_item(item: tuple[str, bytes], options: ParseOptions) -> ParsedFile:
-    return parse_post(item[0], item[1], options)
+def _read_and_parse(
+    item: tuple[str, str], options: ParseOptions, fingerprint: bytes
+) -> tuple[str | None, ParsedFile]:
+    """One miss: its cache key (from the bytes actually parsed) and its result."""
+    path, source = item
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return None, _failed(source, 0, f"cannot read: {exc.strerror or exc}")
+    return cache_key(fingerprint, source, raw), parse_post(source, raw, options)
+
+
+def _pool_context() -> BaseContext:
+    """fork is cheapest (workers inherit imports), but forking a process that runs other
+    threads (the scheduler, the web server) can deadlock the child on a lock held at fork
+    time; then a fork server with our modules preloaded is used instead."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fieldfeed.content"])
+        return context
+    return multiprocessing.get_context("spawn")
