@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,8 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from fieldfeed.config import Settings, load_settings
+from fieldfeed.model import Issue, Post, Tag
+from fieldfeed.store import issues as stored_issues
+from fieldfeed.store import schema
 from fieldfeed.store import subscribers as subs
-from fieldfeed.tokens import sign_unsubscribe
+from fieldfeed.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.web.app import create_app
 from fieldfeed.web.services import WebServices
 
@@ -332,3 +335,229 @@ async def test_without_a_secret_token_endpoints_answer_503(tmp_path: Path) -> No
         assert (await client.post("/u/1.abc")).status_code == 503
         assert (await client.post("/subscribe", data={"email": "a@b.org"})).status_code == 503
         assert (await client.get("/rss.xml")).status_code == 200
+
+
+# --- subscribe and confirm (double opt-in) -------------------------------------------------
+
+
+def confirm_link(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    m = re.search(r"https?://\S+/confirm/[A-Za-z0-9._-]+", body.get_content())
+    assert m, body.get_content()
+    return m.group(0)
+
+
+@pytest.mark.anyio
+async def test_subscribe_form_is_escaped(site: Site) -> None:
+    r = await site.client.get("/subscribe")
+    assert r.status_code == 200
+    assert "Test &lt;Notes&gt;" in r.text and "Test <Notes>" not in r.text
+    assert '<form method="post" action="/subscribe">' in r.text
+
+
+@pytest.mark.anyio
+async def test_subscribe_then_confirm(site: Site) -> None:
+    r = await site.client.post(
+        "/subscribe", data={"email": "Fay@Example.org", "name": "Fay", "tags": "Go, Databases"}
+    )
+    assert r.status_code == 200
+    assert status_of(site, "fay@example.org") == "pending"
+    [(message, to)] = site.outbox.sent
+    assert to == "Fay@example.org"
+    assert message["To"] == "Fay <Fay@example.org>"
+    link = confirm_link(message)
+    assert link.startswith("https://notes.example.org/confirm/")
+    path = link.removeprefix("https://notes.example.org")
+    # Following the link shows a button; a scanner's GET confirms nothing.
+    r = await site.client.get(path)
+    assert r.status_code == 200 and 'method="post"' in r.text
+    assert status_of(site, "fay@example.org") == "pending"
+    r = await site.client.post(path)
+    assert r.status_code == 200 and "subscribed" in r.text
+    sub = subs.get(site.engine(), "fay@example.org")
+    assert sub is not None and sub.status == "active"
+    assert sub.name == "Fay" and sub.tags == ("go", "databases")
+
+
+@pytest.mark.anyio
+async def test_same_address_twice_is_one_pending_entry_and_reveals_nothing(site: Site) -> None:
+    add(site, "active@example.org", status="active")
+    add(site, "gone@example.org", status="unsubscribed")
+    answers = []
+    for email in (
+        "new@example.org",
+        "new@example.org",
+        "NEW@example.org",
+        "active@example.org",
+        "gone@example.org",
+    ):
+        r = await site.client.post("/subscribe", data={"email": email, "name": ""})
+        answers.append((r.status_code, r.text.replace(email, "")))
+    assert len({a for a in answers}) == 1, "the answer must not depend on the address"
+    with site.engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.subscribers.c.email_key, schema.subscribers.c.status)
+        ).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("active@example.org", "active"),
+        ("gone@example.org", "pending"),
+        ("new@example.org", "pending"),
+    ]
+    # The active subscriber gets no mail and keeps its status.
+    assert sorted(to.lower() for _, to in site.outbox.sent) == [
+        "gone@example.org",
+        "new@example.org",
+        "new@example.org",
+        "new@example.org",
+    ]
+
+
+@pytest.mark.anyio
+async def test_confirmation_links_expire_and_cannot_be_forged(site: Site) -> None:
+    add(site, "gil@example.org", status="pending")
+    old = sign_confirmation(SECRET, "gil@example.org", int((NOW - timedelta(days=3)).timestamp()))
+    forged = sign_confirmation(b"x" * 40, "gil@example.org", int(NOW.timestamp()))
+    good = sign_confirmation(SECRET, "gil@example.org", int(NOW.timestamp()))
+    altered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    for token in (old, forged, altered, "garbage", good + "x"):
+        for method in ("GET", "POST"):
+            r = await site.client.request(method, f"/confirm/{token}")
+            assert r.status_code == 400, (token, method)
+    assert status_of(site, "gil@example.org") == "pending"
+    assert (await site.client.post(f"/confirm/{good}")).status_code == 200
+    assert status_of(site, "gil@example.org") == "active"
+
+
+@pytest.mark.anyio
+async def test_an_old_confirmation_link_does_not_undo_an_unsubscribe(site: Site) -> None:
+    sid = add(site, "hal@example.org", status="unsubscribed")
+    token = sign_confirmation(SECRET, "hal@example.org", int(NOW.timestamp()))
+    assert (await site.client.post(f"/confirm/{token}")).status_code == 400
+    assert status_of(site, "hal@example.org") == "unsubscribed"
+    assert sid
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"email": "not-an-address"},
+        {"email": ""},
+        {},
+        {"email": "ok@example.org", "name": "Ann\r\nBcc: x@example.org"},
+        {"email": "ok@example.org\r\nBcc: x@example.org"},
+        {"email": "a" * 400 + "@example.org"},
+    ],
+)
+async def test_bad_subscribe_input_is_400_with_the_form(site: Site, data: dict[str, str]) -> None:
+    r = await site.client.post("/subscribe", data=data)
+    assert r.status_code == 400
+    assert 'role="alert"' in r.text and "Traceback" not in r.text
+    assert site.outbox.sent == []
+    with site.engine().connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.subscribers)).scalar() == 0
+        )
+
+
+@pytest.mark.anyio
+async def test_subscribe_is_rate_limited_per_client_address(tmp_path: Path) -> None:
+    settings = make_site(tmp_path / "site", rate=3)
+    outbox = Outbox()
+    services = make_services(settings, outbox, Clock())
+    app = create_app(settings, services)
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(ip, 1234)), base_url="http://t"
+        )
+        for ip in ("198.51.100.1", "198.51.100.2")
+    ]
+    codes = [
+        (await clients[0].post("/subscribe", data={"email": f"p{i}@example.org"})).status_code
+        for i in range(5)
+    ]
+    assert codes == [200, 200, 200, 429, 429]
+    r = await clients[0].post("/subscribe", data={"email": "late@example.org"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert (await clients[1].post("/subscribe", data={"email": "q@example.org"})).status_code == 200
+    for c in clients:
+        await c.aclose()
+    services.close()
+
+
+@pytest.mark.anyio
+async def test_large_bodies_are_refused(site: Site) -> None:
+    r = await site.client.post(
+        "/subscribe",
+        content=b"email=" + b"a" * 100_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 413
+
+
+@pytest.mark.anyio
+async def test_uploads_are_refused(site: Site) -> None:
+    r = await site.client.post("/subscribe", files={"email": ("x.txt", b"a@b.org")})
+    assert r.status_code == 400
+
+
+# --- archive ---------------------------------------------------------------------------------
+
+
+def make_post(n: int, tag: str = "Go") -> Post:
+    date = NOW - timedelta(days=n)
+    return Post(
+        source=f"content/p{n}.md",
+        slug=f"post-{n}",
+        title=f"Post <{n}> & friends",
+        date=date,
+        updated=date,
+        tags=(Tag(tag, tag.lower()),),
+        summary=f"Summary of post {n}.",
+        html=f"<p>Body of post {n}.</p>",
+        url=f"https://notes.example.org/posts/post-{n}/",
+        id=f"https://notes.example.org/posts/post-{n}/",
+        author=None,
+        image=None,
+        draft=False,
+        word_count=300,
+        read_minutes=2,
+    )
+
+
+def freeze_issue(site: Site, number: int, posts: tuple[Post, ...], created: datetime) -> None:
+    issue = Issue(number=number, cutoff=created, created=created, posts=posts)
+    with site.engine().begin() as conn:
+        stored_issues.insert_issue(conn, issue, [])
+
+
+@pytest.mark.anyio
+async def test_archive_lists_issues_and_shows_them_without_personal_data(site: Site) -> None:
+    r = await site.client.get("/archive/")
+    assert r.status_code == 200 and "No digest has gone out yet" in r.text
+    freeze_issue(site, 1, (make_post(9), make_post(8)), NOW - timedelta(days=7))
+    freeze_issue(site, 2, (make_post(1),), NOW)
+    add(site, "ivy@example.org", name="Ivy Secret")
+    r = await site.client.get("/archive/")
+    assert r.status_code == 200
+    assert r.text.index('href="/archive/2/"') < r.text.index('href="/archive/1/"')
+    assert "Post &lt;9&gt; &amp; friends" in r.text
+    r = await site.client.get("/archive/1/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "Post &lt;9&gt; &amp; friends" in page
+    assert "XXFF" not in page  # no placeholder left
+    assert "/u/" not in page and "ivy@example.org" not in page and "Ivy Secret" not in page
+    assert (await site.client.get("/archive/1/")).text == page  # cached, same bytes
+    for missing in (
+        "/archive/3/",
+        "/archive/0/",
+        "/archive/abc/",
+        "/archive/-1/",
+        "/archive/99999999999999999999/",
+        "/archive/１/",
+    ):
+        assert (await site.client.get(missing)).status_code == 404, missing
+    r = await site.client.get("/archive", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/archive/"

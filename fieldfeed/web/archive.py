@@ -30,6 +30,7 @@ from fieldfeed.digest_render import (
 )
 from fieldfeed.issues import load_posts
 from fieldfeed.model import Issue
+from fieldfeed.store import issues as stored_issues
 from fieldfeed.store.schema import issues as issues_table
 from fieldfeed.templating import template_env
 from fieldfeed.web.deps import pages_of, services_of
@@ -76,21 +77,15 @@ def list_issues(engine: Engine) -> list[ArchiveEntry]:
 
 
 def load_issue(engine: Engine, number: int) -> tuple[Issue, datetime | None] | None:
-    """Issue ``number`` and the previous issue's cutoff, or None."""
+    """Issue ``number`` as frozen and the previous issue's cutoff, or None."""
     with engine.connect() as conn:
-        row = conn.execute(sa.select(issues_table).where(issues_table.c.number == number)).first()
-        if row is None:
+        exists = conn.execute(
+            sa.select(issues_table.c.number).where(issues_table.c.number == number)
+        ).first()
+        if exists is None:
             return None
-        previous = conn.execute(
-            sa.select(issues_table.c.cutoff)
-            .where(issues_table.c.number < number)
-            .order_by(issues_table.c.number.desc())
-            .limit(1)
-        ).scalar()
-    issue = Issue(
-        number=row.number, cutoff=row.cutoff, created=row.created, posts=load_posts(row.posts)
-    )
-    return issue, previous
+        issue, _variants = stored_issues.load_issue(conn, number)
+        return issue, stored_issues.previous_cutoff(conn, number)
 
 
 def render_public(settings: Settings, issue: Issue, since: datetime | None) -> str:

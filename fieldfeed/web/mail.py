@@ -1,16 +1,33 @@
-"""The confirmation mail: build it, and send it through the configured transport."""
+"""The confirmation mail: build it, and send it through ``[delivery]``'s transport.
+
+Rendered from the ``confirm.txt`` and ``confirm.html`` templates (a site may override them by
+name); if a site's template is broken the mail falls back to a plain built-in text rather
+than leaving the person without a link. Header values pass the same CR/LF check as digests.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
 from urllib.parse import urlsplit
 
+import jinja2
+
 from fieldfeed.config import Settings
+from fieldfeed.errors import DeliveryError
+from fieldfeed.message import check_header_value
 from fieldfeed.model import Subscriber
+from fieldfeed.templating import template_env
 from fieldfeed.web.services import MailSender, WebServices
 
 log = logging.getLogger(__name__)
+
+_POLICY = SMTP.clone(max_line_length=76)
 
 
 def public_base(settings: Settings, request_base: str) -> str:
@@ -37,17 +54,101 @@ def confirm_url(settings: Settings, request_base: str, token: str) -> str:
 def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:
     """Build and send the confirmation mail. Logs failures (the page has been answered)."""
     try:
-        message = build_confirmation(services.settings, subscriber, link)
+        message = build_confirmation(
+            services.settings, subscriber, link, services.confirm_max_age // 3600, services.clock()
+        )
         services.mailer()(message, subscriber.email)
     except Exception:
+        # Logged by subscriber id, never by address: logs outlive unsubscribes.
         log.exception("could not send the confirmation mail to subscriber %d", subscriber.id)
         return
     log.info("confirmation mail sent to subscriber %d", subscriber.id)
 
 
-def build_confirmation(settings: Settings, subscriber: Subscriber, link: str) -> EmailMessage:
-    raise NotImplementedError
+def sender_address(settings: Settings) -> Address:
+    """The ``[digest] from`` address (or the site's title and email)."""
+    site = settings.site
+    sender = settings.digest.sender.strip() or str(
+        Address(display_name=site.title, addr_spec=site.email)
+    )
+    check_header_value("[digest] from", sender)
+    header = _POLICY.header_factory("From", sender)
+    addresses = tuple(getattr(header, "addresses", ()))
+    if len(addresses) != 1 or not addresses[0].domain:
+        raise DeliveryError(f"[digest] from must be one address, got {sender!r}")
+    address: Address = addresses[0]
+    return address
+
+
+def build_confirmation(
+    settings: Settings, subscriber: Subscriber, link: str, max_age_hours: int, now: datetime
+) -> EmailMessage:
+    """The confirmation message: text first, then HTML, quoted-printable."""
+    sender = sender_address(settings)
+    context = {
+        "site": settings.site,
+        "confirm_url": link,
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "max_age_hours": max_age_hours,
+    }
+    env = template_env(settings)
+    subject = f"Confirm your subscription to {settings.site.title}"
+    try:
+        text = env.get_template("confirm.txt").render(context)
+    except jinja2.TemplateError as exc:
+        log.warning("confirm.txt: %s; using the built-in text", exc)
+        text = _fallback_text(settings, link, max_age_hours)
+    try:
+        html: str | None = env.get_template("confirm.html").render(context)
+    except jinja2.TemplateError as exc:
+        log.warning("confirm.html: %s; sending text only", exc)
+        html = None
+
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = sender
+    msg["To"] = Address(
+        display_name=check_header_value("name", subscriber.name),
+        addr_spec=check_header_value("email", subscriber.email),
+    )
+    msg["Subject"] = check_header_value("subject", subject)
+    msg["Date"] = format_datetime(now.astimezone(settings.site.tz))
+    msg["Message-ID"] = make_msgid("confirm", domain=sender.domain)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def _fallback_text(settings: Settings, link: str, max_age_hours: int) -> str:
+    return (
+        f"Someone (hopefully you) asked to get {settings.site.title} by email.\n\n"
+        f"To confirm, open this link within {max_age_hours} hours:\n\n{link}\n\n"
+        "If it was not you, ignore this message: nothing is sent without confirmation.\n"
+    )
 
 
 def transport_sender(settings: Settings) -> MailSender:
-    raise NotImplementedError
+    """A sender over ``[delivery]``'s transport: one connection per message (confirmations
+    are few), closed afterwards. The SMTP password comes from the variable ``password_env``."""
+    from fieldfeed.transports import MaildirTransport, SMTPTransport
+
+    delivery = settings.delivery
+    envelope = sender_address(settings).addr_spec
+
+    def send(message: EmailMessage, to: str) -> None:
+        raw = message.as_bytes(policy=_POLICY)
+        if delivery.transport == "maildir":
+            transport: MaildirTransport | SMTPTransport = MaildirTransport(
+                settings.root / delivery.maildir
+            )
+        else:
+            password = os.environ.get(delivery.password_env) if delivery.password_env else None
+            transport = SMTPTransport(delivery, password or None)
+        try:
+            transport.send(envelope, to, raw)
+        finally:
+            transport.close()
+
+    return send
