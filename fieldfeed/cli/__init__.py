@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from fieldfeed.cli import digest as digest_cli
 from fieldfeed.cli import site
 from fieldfeed.cli import subscribers as subscribers_cli
 from fieldfeed.cli.common import run_app
@@ -24,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 site.register(app)
+app.add_typer(digest_cli.app, name="digest")
 app.add_typer(subscribers_cli.app, name="subscribers")
 
 

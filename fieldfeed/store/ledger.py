@@ -1,0 +1,170 @@
+"""The send ledger: one row per (issue, subscriber), written before anything is sent.
+
+Status moves ``pending -> sending -> sent | failed`` (or ``skipped`` at freeze time when a tag
+filter leaves a subscriber nothing). ``sending`` is committed before the message is handed to
+the transport, so after a crash the rows still in ``sending`` are exactly the messages that
+may or may not have reached the relay: at most one per connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fieldfeed.store import subscribers as subs
+from fieldfeed.store.schema import deliveries as t
+
+FINAL = ("sent", "failed", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A ledger row."""
+
+    id: int
+    issue: int
+    subscriber: int
+    email: str
+    variant: int | None
+    status: str
+    attempts: int
+    last_reply: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A row to write when an issue is frozen."""
+
+    subscriber: int
+    email: str
+    variant: int | None  #: None: skipped (the tag filter leaves nothing)
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of one message, as the sender records it."""
+
+    delivery: Delivery
+    status: str  #: "sent", "failed" or "pending" (given up on a connection, not sent)
+    attempts: int
+    reply: str
+    #: A 5xx: counts toward the subscriber's consecutive bounces.
+    hard_bounce: bool = False
+
+
+def _row(r: Any) -> Delivery:
+    return Delivery(
+        r.id,
+        r.issue,
+        r.subscriber,
+        r.email,
+        r.variant,
+        r.status,
+        r.attempts,
+        r.last_reply,
+        r.message_id,
+    )
+
+
+def insert(conn: Connection, issue: int, rows: Iterable[NewDelivery], now: datetime) -> int:
+    """Write the ledger rows of a freshly frozen issue; returns how many."""
+    values = [
+        {
+            "issue": issue,
+            "subscriber": r.subscriber,
+            "email": r.email,
+            "variant": r.variant,
+            "status": "pending" if r.variant is not None else "skipped",
+            "attempts": 0,
+            "last_reply": "" if r.variant is not None else "no post matches the tag filter",
+            "message_id": r.message_id,
+            "updated": now,
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(sa.insert(t), values)
+    return len(values)
+
+
+def unfinished(conn: Connection, issue: int) -> list[Delivery]:
+    """Rows still to send (pending, and sending = in flight at a crash), in ledger order."""
+    query = (
+        sa.select(t)
+        .where(t.c.issue == issue, t.c.status.in_(("pending", "sending")))
+        .order_by(t.c.id)
+    )
+    return [_row(r) for r in conn.execute(query)]
+
+
+def rows(conn: Connection, issue: int, status: str | None = None) -> list[Delivery]:
+    query = sa.select(t).where(t.c.issue == issue).order_by(t.c.id)
+    if status:
+        query = query.where(t.c.status == status)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def counts(conn: Connection, issue: int) -> dict[str, int]:
+    query = sa.select(t.c.status, sa.func.count()).where(t.c.issue == issue).group_by(t.c.status)
+    return {status: int(n) for status, n in conn.execute(query)}
+
+
+def skip(conn: Connection, delivery_id: int, reason: str, now: datetime) -> None:
+    """Mark a row skipped (e.g. the subscriber left between freezing and sending)."""
+    conn.execute(
+        sa.update(t)
+        .where(t.c.id == delivery_id)
+        .values(status="skipped", last_reply=reason, updated=now)
+    )
+
+
+class Ledger:
+    """Thread-safe ledger writes for the sender: one short transaction per step.
+
+    A step may record one outcome *and* claim the next message together, so a message costs
+    one commit, while every message is still marked ``sending`` before the transport sees it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+
+    def step(
+        self, *, finish: Finish | None = None, claim: Delivery | None = None, now: datetime
+    ) -> bool:
+        """Record ``finish`` and/or mark ``claim`` as sending, in one commit.
+
+        Returns True when this outcome made the subscriber ``bounced``.
+        """
+        bounced = False
+        with self._lock, self.engine.begin() as conn:
+            if finish is not None:
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == finish.delivery.id)
+                    .values(
+                        status=finish.status,
+                        attempts=finish.attempts,
+                        last_reply=finish.reply[:1000],
+                        updated=now,
+                    )
+                )
+                if finish.status == "sent":
+                    subs.record_outcome(conn, finish.delivery.subscriber, hard_bounce=False)
+                elif finish.status == "failed" and finish.hard_bounce:
+                    bounced = subs.record_outcome(
+                        conn, finish.delivery.subscriber, hard_bounce=True
+                    )
+            if claim is not None:
+                conn.execute(
+                    sa.update(t).where(t.c.id == claim.id).values(status="sending", updated=now)
+                )
+        return bounced
