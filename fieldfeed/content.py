@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import multiprocessing
 import os
 import re
+import sys
 import threading
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +26,8 @@ from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import markdown
+import pygments
+import yaml
 
 from fieldfeed.buildcache import BuildCache, cache_key
 from fieldfeed.config import Settings
@@ -92,8 +96,29 @@ class ParseOptions:
         )
 
     def fingerprint(self) -> bytes:
-        parts = (*dataclasses.astuple(self), RENDERER_VERSION, markdown.__version__)
+        """These settings plus everything else that shapes a cached post: the renderer's
+        version and dependencies, and the source of the modules that build Post records (a
+        new field on Post must never meet a cached Post pickled without it)."""
+        parts = (
+            *dataclasses.astuple(self),
+            RENDERER_VERSION,
+            markdown.__version__,
+            pygments.__version__,
+            yaml.__version__,
+            _code_digest(),
+        )
         return repr(parts).encode("utf-8")
+
+
+@functools.cache
+def _code_digest() -> str:
+    from fieldfeed import buildcache, frontmatter, model, render, text
+
+    h = hashlib.sha256()
+    for module in (buildcache, frontmatter, model, render, text, sys.modules[__name__]):
+        if module.__file__:
+            h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +172,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         problems.append(Problem(source, line, f"{key}: {message}" if key else message))
 
     title = _string(meta, "title", error)
-    if title is None and "title" not in meta:
+    if meta.get("title") is None:
         error("title", "required")
     elif title is not None and not title.strip():
         error("title", "must not be empty")
@@ -159,7 +184,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         stem = source.rsplit("/", 2)[-2]  # page bundle: content/posts/<slug>/index.md
     prefixed = _DATE_PREFIX.match(stem)
     posted: datetime | None = None
-    if "date" in meta:
+    if meta.get("date") is not None:
         posted = _datetime(meta["date"], tz, "date", error)
     elif prefixed:
         try:
@@ -310,7 +335,13 @@ def _tags(value: Any, error: Any) -> tuple[Tag, ...]:
     ):
         names = [str(v) for v in value]
     else:
-        kind = "a list of other things" if isinstance(value, list) else _show(value)
+        if isinstance(value, list):
+            bad = next(
+                v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)
+            )
+            kind = f"a list containing {_show(bad)}"
+        else:
+            kind = _show(value)
         error("tags", f"expected a list or a comma-separated string, got {kind}")
         return ()
     seen: dict[str, Tag] = {}

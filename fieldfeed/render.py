@@ -67,8 +67,10 @@ def render_markdown(body: str, base_url: str) -> Rendered:
 
 # A start tag (raw HTML included). Escaped text never contains "<", so text like
 # 'use href="x"' in a paragraph is not touched.
+# Names and unquoted values never contain "<", so a scan stops at the next tag: without that,
+# a run of unclosed "<a <a <a" takes quadratic time.
 _TAG = re.compile(
-    r"""<[A-Za-z][^\s/>]*(?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*\s*/?>"""
+    r"""<[A-Za-z][^\s/<>]*(?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*\s*/?>"""
 )
 _URL_ATTR = re.compile(
     r"""(?P<lead>\s(?P<name>href|src|srcset|poster|cite|data-src)\s*=\s*)"""

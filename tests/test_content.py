@@ -9,9 +9,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fieldfeed.config import Settings, parse_settings
-from fieldfeed.content import SiteContent, check_content, load_content
+from fieldfeed.content import (
+    ParsedFile,
+    ParseOptions,
+    SiteContent,
+    check_content,
+    load_content,
+    parse_post,
+)
 from fieldfeed.errors import ContentError
 from fieldfeed.model import Post, Tag
 
@@ -429,3 +439,61 @@ def test_process_pool_reports_errors(site: Settings) -> None:
 def test_naive_now_is_refused(site: Settings) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         load_content(site, datetime(2025, 1, 1))
+
+
+def test_empty_date_falls_back_to_file_name(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\ndate:\n")
+    assert only(site).date == datetime(2024, 5, 1, tzinfo=BERLIN)
+
+
+def test_tags_list_with_a_mapping(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\ntags: [ok, {a: b}]\n")
+    with pytest.raises(ContentError) as info:
+        load(site)
+    assert [str(p) for p in info.value.problems] == [
+        "content/2024-05-01-x.md:3: tags: expected a list or a comma-separated string, "
+        "got a list containing a mapping"
+    ]
+
+
+# --- nothing crashes on arbitrary input ----------------------------------------------------
+
+OPTIONS = ParseOptions("https://example.org/", "posts/{slug}/", "Europe/Berlin", 80, 230)
+KEYS = ["title", "date", "updated", "tags", "summary", "author", "draft", "slug", "id", "image"]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.dates(),
+    st.datetimes(timezones=st.none() | st.just(UTC)),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+def assert_parsed(result: ParsedFile) -> None:
+    assert isinstance(result, ParsedFile)
+    # A file yields a post exactly when it has no errors: nothing is dropped silently.
+    assert (result.post is None) == any(not p.warning for p in result.problems)
+    if result.post is not None:
+        assert result.post.date.tzinfo is not None
+        assert result.post.updated.tzinfo is not None
+        assert result.post.url.startswith("https://example.org/posts/")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), values, max_size=8), st.text(max_size=200))
+def test_any_front_matter_values_give_a_post_or_problems(
+    meta: dict[str, object], body: str
+) -> None:
+    text = "---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body
+    assert_parsed(
+        parse_post("content/2024-05-01-fuzz.md", text.encode("utf-8", "replace"), OPTIONS)
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: ("---\n" + t).encode()))
+def test_arbitrary_bytes_give_a_post_or_problems(raw: bytes) -> None:
+    assert_parsed(parse_post("content/fuzz.md", raw, OPTIONS))
