@@ -154,7 +154,7 @@ def inline_css(html: str) -> str:
 
     The ``<style>`` blocks stay too, so @media rules (dark mode, phone width) still apply.
     """
-    return str(
+    inlined = str(
         Premailer(
             html,
             allow_network=False,
@@ -165,6 +165,9 @@ def inline_css(html: str) -> str:
             cssutils_logging_level=logging.CRITICAL,
         ).transform(pretty_print=False)
     )
+    # End with a newline, as the MIME part will (set_content adds one), so the HTML a
+    # preview writes and the HTML a subscriber decodes are the same text.
+    return inlined if inlined.endswith("\n") else inlined + "\n"
 
 
 def personalize(

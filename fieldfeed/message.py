@@ -12,6 +12,7 @@ DKIM is configured.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import html as html_lib
@@ -38,7 +39,9 @@ from fieldfeed.errors import FieldfeedError
 from fieldfeed.model import Issue, Subscriber
 from fieldfeed.text import slugify
 
-_POLICY = SMTP  # CRLF line endings, 78-column folding, RFC 2047 for non-ASCII headers
+# CRLF line endings, RFC 2047 for non-ASCII headers. 76, not 78: set_content() wraps
+# quoted-printable at the policy's max_line_length, and RFC 2045 6.7 allows 76.
+_POLICY = SMTP.clone(max_line_length=76)
 _QP_LINE = 76  # RFC 2045 6.7: encoded lines at most 76 characters
 _HEADER_LINE = 998  # RFC 5322 2.1.1
 
@@ -48,7 +51,8 @@ _LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # An RFC 5322 dot-atom address, ASCII only (no SMTPUTF8).
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 # A display name that needs neither quoting nor encoding: atoms separated by single spaces.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+# '=' and '?' are left out so a name that looks like an RFC 2047 encoded-word gets quoted.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")
 _URI = re.compile(r"https?://[!#-;=?-~]+")  # printable ASCII without space, '<', '>' and '"'
 
 # Stand-ins for the per-recipient header lines while the template message is serialised.
@@ -89,6 +93,23 @@ def check_header_value(field: str, value: str) -> str:
 def _qp(data: bytes) -> bytes:
     """Quoted-printable with CRLF soft breaks, trailing whitespace encoded (binascii does)."""
     return binascii.b2a_qp(data).replace(b"=\n", b"=\r\n")
+
+
+def _soft_wrap(enc: bytes) -> bytes:
+    """QP text re-wrapped into lines of at most 75 characters plus a soft break ``=``."""
+    flat = enc.replace(b"=\r\n", b"")
+    lines = []
+    i, n = 0, len(flat)
+    while i < n:
+        j = min(i + _QP_LINE - 1, n)
+        if j < n:  # never cut an =XX escape
+            if flat[j - 1 : j] == b"=":
+                j -= 1
+            elif flat[j - 2 : j - 1] == b"=":
+                j -= 2
+        lines.append(flat[i:j])
+        i = j
+    return b"=\r\n".join(lines)
 
 
 class _Slot:
@@ -177,7 +198,7 @@ class MessageTemplate:
             del part["MIME-Version"]
         # A fixed boundary keeps builds byte-for-byte reproducible; "=_" cannot occur in QP text.
         msg.set_boundary(f"=_ff_{digest[:24]}")
-        raw = msg.as_bytes(policy=_POLICY)
+        raw = _refold_subject(msg.as_bytes(policy=_POLICY), self.subject)
         self._segments, self._slots = _split(raw)
 
         self._key: bytes | None = None
@@ -241,7 +262,7 @@ class MessageTemplate:
                     enc = encoded[ck] = _qp(value.encode("utf-8"))
                 if len(enc) > slot.room or b"\r\n" in enc or (not enc and slot.prefix_ws):
                     # Put the value on lines of its own, joined by soft line breaks.
-                    out.append(b"=\r\n" + enc + b"=\r\n")
+                    out.append(b"=\r\n" + _soft_wrap(enc) + b"=\r\n")
                 else:
                     out.append(enc)
             out.append(segment)
@@ -252,14 +273,65 @@ class MessageTemplate:
 
 
 def _to_line(name: str, email: str) -> bytes:
+    """The To header line; the name as atoms, a quoted-string or RFC 2047 encoded-words."""
     if not name:
         return f"To: {email}\r\n".encode("ascii")
-    if _PLAIN_NAME.fullmatch(name) and len(name) + len(email) < 70:
-        return f"To: {name} <{email}>\r\n".encode("ascii")
-    # Quoting, RFC 2047 encoding and folding: let the email package do it right (slow path).
+    if len(name) + len(email) < 64:
+        if _PLAIN_NAME.fullmatch(name):
+            return f"To: {name} <{email}>\r\n".encode("ascii")
+        if name.isascii() and name.isprintable() and "=?" not in name:
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            return f'To: "{quoted}" <{email}>\r\n'.encode("ascii")
+    # Non-ASCII, long, or looking like an encoded-word (which a reader would decode if left
+    # bare): the whole name as one base64 encoded-word (RFC 2047 5(3)).
+    words = _encoded_words(name)
+    if len(words) == 1 or "=?" in name:
+        return b"To: " + b"\r\n ".join(words) + f" <{email}>\r\n".encode("ascii")
+    # A name too long for one encoded-word is rare: let the email package split and fold it
+    # (CPython's parser keeps the space between adjacent encoded-words that RFC 2047 drops,
+    # so our own split would not round-trip there). About 0.2 ms instead of 10 us.
     header = _POLICY.header_factory("To", str(Address(display_name=name, addr_spec=email)))
     folded: str = header.fold(policy=_POLICY)
     return folded.encode("ascii")
+
+
+def _encoded_words(text: str) -> list[bytes]:
+    """``text`` as ``=?utf-8?b?...?=`` words of at most 68 characters, split between characters
+    (the whitespace between adjacent encoded-words is dropped when decoding)."""
+    words: list[bytes] = []
+    chunk = b""
+    for ch in text:
+        encoded = ch.encode("utf-8")
+        if len(chunk) + len(encoded) > 42:  # 42 bytes -> 56 base64 chars + 12 of framing
+            words.append(b"=?utf-8?b?" + base64.b64encode(chunk) + b"?=")
+            chunk = b""
+        chunk += encoded
+    words.append(b"=?utf-8?b?" + base64.b64encode(chunk) + b"?=")
+    return words
+
+
+def _refold_subject(raw: bytes, subject: str) -> bytes:
+    """Fold a long ASCII subject at spaces ourselves.
+
+    CPython's folder breaks right after "Subject:" when the value does not fit the first line,
+    and parsers then keep the fold's space as a leading space of the subject. Non-ASCII
+    subjects keep the email package's RFC 2047 folding.
+    """
+    if not subject.isascii():
+        return raw
+    start = raw.index(b"\r\nSubject:") + 2
+    end = raw.index(b"\r\n", start)
+    while raw[end + 2 : end + 3] in (b" ", b"\t"):
+        end = raw.index(b"\r\n", end + 2)
+    lines: list[str] = []
+    line = "Subject:"
+    for word in subject.split(" "):
+        if line != "Subject:" and len(line) + 1 + len(word) > _QP_LINE:
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return raw[:start] + "\r\n".join(lines).encode("ascii") + raw[end:]
 
 
 def _split(raw: bytes) -> tuple[list[bytes], list[_Slot]]:
