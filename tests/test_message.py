@@ -261,7 +261,7 @@ def test_line_breaks_in_subject_and_sender_rejected() -> None:
     post = make_post("x", "Hello\r\nBcc: victim@example.com", (), "s", 10, GOLDEN_NOW)
     issue = Issue(number=1, cutoff=GOLDEN_NOW, created=GOLDEN_NOW, posts=(post,))
     rendered = render_issue(settings, template_env(settings), issue, issue.posts)
-    with pytest.raises(MessageError, match="subject.*line break"):
+    with pytest.raises(MessageError, match=r"subject.*line break"):
         template(settings, rendered, issue)
     bad_sender = dataclasses.replace(
         settings, digest=dataclasses.replace(settings.digest, sender="A <a@b.org>\nBcc: c@d.org")
