@@ -18,7 +18,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,14 @@ import yaml
 from fieldfeed.buildcache import BuildCache, cache_key
 from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, display_path
-from fieldfeed.frontmatter import FrontMatterError, parse_front_matter
+from fieldfeed.frontmatter import (
+    FrontMatterError,
+    Report,
+    describe,
+    meta_datetime,
+    meta_string,
+    parse_front_matter,
+)
 from fieldfeed.model import Post, Tag
 from fieldfeed.render import RENDERER_VERSION, render_markdown
 from fieldfeed.text import (
@@ -136,14 +143,9 @@ class ParsedFile:
 # --- the pure per-file step ----------------------------------------------------------------
 
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+
+
 # Jekyll/Hugo style: "2024-05-01 18:15:32 +0530", "2024-05-01 18:15", "2024-05-01T18:15 UTC".
-_LOOSE_DATETIME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
-    r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$",
-    re.IGNORECASE,
-)
-
-
 def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     """Validate and render one post file. Pure: ``source`` is only used in messages and slugs."""
     try:
@@ -171,7 +173,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         line = lines.get(key, fm.start_line) if key else fm.start_line
         problems.append(Problem(source, line, f"{key}: {message}" if key else message))
 
-    title = _string(meta, "title", error)
+    title = meta_string(meta, "title", error)
     if meta.get("title") is None:
         error("title", "required")
     elif title is not None and not title.strip():
@@ -185,7 +187,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     prefixed = _DATE_PREFIX.match(stem)
     posted: datetime | None = None
     if meta.get("date") is not None:
-        posted = _datetime(meta["date"], tz, "date", error)
+        posted = meta_datetime(meta["date"], tz, "date", error)
     elif prefixed:
         try:
             y, m, d = (int(g) for g in prefixed.groups()[:3])
@@ -196,14 +198,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         error("date", "required (or start the file name with YYYY-MM-DD-)")
     updated = posted
     if meta.get("updated") is not None:
-        updated = _datetime(meta["updated"], tz, "updated", error)
+        updated = meta_datetime(meta["updated"], tz, "updated", error)
 
     tags = _tags(meta.get("tags"), error)
-    summary_raw = _string(meta, "summary", error)
-    author = _string(meta, "author", error)
-    slug_raw = _string(meta, "slug", error)
-    id_raw = _string(meta, "id", error)
-    image_raw = _string(meta, "image", error)
+    summary_raw = meta_string(meta, "summary", error)
+    author = meta_string(meta, "author", error)
+    slug_raw = meta_string(meta, "slug", error)
+    id_raw = meta_string(meta, "id", error)
+    image_raw = meta_string(meta, "image", error)
     draft = meta.get("draft", False)
     if draft is None:
         draft = False
@@ -268,64 +270,7 @@ def _flatten(text: str) -> str:
     return " ".join(text.split())
 
 
-def _string(meta: dict[str, Any], key: str, error: Any) -> str | None:
-    """A string value; numbers are taken as written (``title: 1984``), other types are errors."""
-    value = meta.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    error(key, f"expected a string, got {_show(value)}")
-    return None
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return repr(value)
-
-
-def _datetime(value: Any, tz: ZoneInfo, key: str, error: Any) -> datetime | None:
-    """An aware datetime from YAML/TOML natives or ISO 8601 / Jekyll-style strings.
-
-    Naive values are wall-clock time in the site's timezone; a plain date is its midnight.
-    """
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=tz)
-    if isinstance(value, str):
-        parsed = _parse_datetime_string(value.strip())
-        if parsed is not None:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
-    shown = repr(value) if isinstance(value, str | int | float | bool) else _show(value)
-    error(key, f"expected ISO 8601, got {shown}")
-    return None
-
-
-def _parse_datetime_string(value: str) -> datetime | None:
-    if not value:
-        return None
-    loose = _LOOSE_DATETIME.match(value)
-    if loose:
-        day, clock, offset = loose.groups()
-        if len(clock.split(":")[0]) == 1:
-            clock = "0" + clock
-        offset = (offset or "").upper()
-        if offset in ("Z", "UTC", "GMT"):
-            offset = "+00:00"
-        elif offset and ":" not in offset:
-            offset = offset[:3] + ":" + offset[3:]
-        value = f"{day}T{clock}{offset}"
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _tags(value: Any, error: Any) -> tuple[Tag, ...]:
+def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -339,9 +284,9 @@ def _tags(value: Any, error: Any) -> tuple[Tag, ...]:
             bad = next(
                 v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)
             )
-            kind = f"a list containing {_show(bad)}"
+            kind = f"a list containing {describe(bad)}"
         else:
-            kind = _show(value)
+            kind = describe(value)
         error("tags", f"expected a list or a comma-separated string, got {kind}")
         return ()
     seen: dict[str, Tag] = {}

@@ -1,4 +1,4 @@
-"""Front matter: split a post's text into its metadata mapping and its Markdown body.
+"""Front matter: split a post's text into metadata and Markdown body; read typed values.
 
 YAML sits between ``---`` lines, TOML between ``+++`` lines. Pure: text in, data out. Errors
 carry the line *in the file* (parsers count from the start of the block, and YAML from 0).
@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 import yaml
 
-__all__ = ["FrontMatter", "FrontMatterError", "parse_front_matter"]
+__all__ = [
+    "FrontMatter",
+    "FrontMatterError",
+    "Report",
+    "describe",
+    "meta_datetime",
+    "meta_string",
+    "parse_datetime_string",
+    "parse_front_matter",
+]
+
+#: Called with (key, message) for a value of the wrong type or form.
+Report = Callable[[str, str], None]
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -180,3 +194,72 @@ def _key_lines(block_lines: list[str], first: int, kind: str) -> dict[str, int]:
             key = (m.group(1) or m.group(2) or m.group(3) or "").strip()
             found.setdefault(key, first + offset)
     return found
+
+
+# --- typed values ------------------------------------------------------------------------
+
+_LOOSE_DATETIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+    r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+
+
+def meta_string(meta: dict[str, Any], key: str, error: Report) -> str | None:
+    """A string value; numbers are taken as written (``title: 1984``), other types are errors."""
+    value = meta.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    error(key, f"expected a string, got {describe(value)}")
+    return None
+
+
+def describe(value: Any) -> str:
+    """A value as shown in a message: "a list", "a mapping", else its repr."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+def meta_datetime(value: Any, tz: tzinfo, key: str, error: Report) -> datetime | None:
+    """An aware datetime from YAML/TOML natives or ISO 8601 / Jekyll-style strings.
+
+    Naive values are wall-clock time in the site's timezone; a plain date is its midnight.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=tz)
+    if isinstance(value, str):
+        parsed = parse_datetime_string(value.strip())
+        if parsed is not None:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+    shown = repr(value) if isinstance(value, str | int | float | bool) else describe(value)
+    error(key, f"expected ISO 8601, got {shown}")
+    return None
+
+
+def parse_datetime_string(value: str) -> datetime | None:
+    """ISO 8601 (``fromisoformat``), plus Jekyll/Hugo forms such as
+    ``2024-05-01 18:15:32 +0530`` and ``2024-05-01 18:15``; None when it is neither."""
+    if not value:
+        return None
+    loose = _LOOSE_DATETIME.match(value)
+    if loose:
+        day, clock, offset = loose.groups()
+        if len(clock.split(":")[0]) == 1:
+            clock = "0" + clock
+        offset = (offset or "").upper()
+        if offset in ("Z", "UTC", "GMT"):
+            offset = "+00:00"
+        elif offset and ":" not in offset:
+            offset = offset[:3] + ":" + offset[3:]
+        value = f"{day}T{clock}{offset}"
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

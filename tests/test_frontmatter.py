@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.frontmatter import NO_FRONT_MATTER, FrontMatterError, parse_front_matter
+from fieldfeed.frontmatter import (
+    NO_FRONT_MATTER,
+    FrontMatterError,
+    meta_datetime,
+    parse_datetime_string,
+    parse_front_matter,
+)
 
 
 def error(text: str) -> tuple[int, str]:
@@ -137,3 +144,46 @@ def test_yaml_round_trip_and_key_lines(meta: dict[str, object]) -> None:
     lines = ("---\n" + block).split("\n")
     for key, line in fm.key_lines.items():
         assert lines[line - 1].lstrip("'\"").startswith(key)
+
+
+# --- typed values --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T18:15:00+02:00", dt.datetime(2024, 5, 1, 16, 15, tzinfo=dt.UTC)),
+        ("2024-05-01 18:15:32 +0530", dt.datetime(2024, 5, 1, 12, 45, 32, tzinfo=dt.UTC)),
+        ("2024-05-01 18:15 Z", dt.datetime(2024, 5, 1, 18, 15, tzinfo=dt.UTC)),
+        ("2024-05-01 18:15", dt.datetime(2024, 5, 1, 18, 15)),
+        ("2024-05-01", dt.datetime(2024, 5, 1)),
+        ("tomorrow", None),
+        ("2024-13-01", None),
+        ("", None),
+    ],
+)
+def test_parse_datetime_string(text: str, expected: dt.datetime | None) -> None:
+    assert parse_datetime_string(text) == expected
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_iso_datetimes_round_trip(value: dt.datetime) -> None:
+    # Compared in UTC: equality of an ambiguous wall time (a DST fold) across zones is False.
+    for text in (value.isoformat(), value.isoformat(" ")):
+        parsed = parse_datetime_string(text)
+        assert parsed is not None
+        assert parsed.astimezone(dt.UTC) == value.astimezone(dt.UTC)
+
+
+def test_meta_datetime_naive_means_site_timezone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    errors: list[tuple[str, str]] = []
+    report = lambda key, message: errors.append((key, message))  # noqa: E731
+    assert meta_datetime(dt.date(2024, 7, 1), berlin, "date", report) == dt.datetime(
+        2024, 7, 1, tzinfo=berlin
+    )
+    assert meta_datetime(dt.datetime(2024, 7, 1, 9), berlin, "date", report) == dt.datetime(
+        2024, 7, 1, 9, tzinfo=berlin
+    )
+    assert meta_datetime(["x"], berlin, "updated", report) is None
+    assert errors == [("updated", "expected ISO 8601, got a list")]
