@@ -222,11 +222,12 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     url = options.site_url + options.post_path.format(slug=slug)
     rendered = render_markdown(fm.body, url)
     plain = html_to_text(rendered.html)
+    summary = ""
     if summary_raw is not None and summary_raw.strip():
         summary = _flatten(html_to_text(render_markdown(summary_raw, url).html))
     elif rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
-    else:
+    if not summary:  # no summary key and no marker, or a marker with nothing before it
         summary = summarize(plain, options.summary_chars)
     words = word_count(plain)
     post = Post(

@@ -271,6 +271,11 @@ def test_summary_before_more_marker(site: Settings) -> None:
     assert only(site).summary == "First paragraph. Second one."
 
 
+def test_more_marker_with_nothing_before_it_falls_back(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\n", "<!-- more -->\n\nOnly after.\n")
+    assert only(site).summary == "Only after."
+
+
 def test_summary_cut_at_word_boundary(site: Settings) -> None:
     body = "```\ncode is skipped\n```\n\n" + "Alpha beta gamma delta. " * 10 + "\n\nMore.\n"
     post(site, "2024-05-01-x.md", "title: X\n", body)
