@@ -181,3 +181,20 @@ def test_golden_emails(name: str) -> None:
         f"{name} differs from the golden file: run `python tests/golden_emails.py` and "
         "review the diff"
     )
+
+
+def test_confirmation_templates_render_and_escape() -> None:
+    settings = golden_settings()
+    env = template_env(settings)
+    context = {
+        "site": settings.site,
+        "email": "a<b>@example.com",
+        "confirm_url": "https://fieldnotes.example.org/confirm/abc.123.def?x=1&y=2",
+        "expires_hours": 48,
+    }
+    html = env.get_template("confirm.html").render(context)
+    text = env.get_template("confirm.txt").render(context)
+    assert 'href="https://fieldnotes.example.org/confirm/abc.123.def?x=1&amp;y=2"' in html
+    assert "a&lt;b&gt;@example.com" in html
+    assert "https://fieldnotes.example.org/confirm/abc.123.def?x=1&y=2" in text
+    assert "48 hours" in text and "48 hours" in html
