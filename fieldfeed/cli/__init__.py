@@ -12,6 +12,8 @@ import sys
 import typer
 
 from fieldfeed.cli import digest as digest_cli
+from fieldfeed.cli import run as run_cli
+from fieldfeed.cli import serve as serve_cli
 from fieldfeed.cli import site
 from fieldfeed.cli import subscribers as subscribers_cli
 from fieldfeed.cli.common import run_app
@@ -27,6 +29,8 @@ app = typer.Typer(
 site.register(app)
 app.add_typer(digest_cli.app, name="digest")
 app.add_typer(subscribers_cli.app, name="subscribers")
+app.command("run")(run_cli.run)
+app.command("serve")(serve_cli.serve)
 
 
 def main() -> None:

@@ -49,12 +49,15 @@ class WebServices:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> WebServices:
-        """Services for a real server: the secret from the environment (if set)."""
-        from fieldfeed.tokens import load_secret
+        """Services for a real server: the same signing key the digest sender uses."""
+        from fieldfeed.digest import load_site_secret
 
         secret: bytes | None
         try:
-            secret = load_secret()
+            # FIELDFEED_SECRET; for a Maildir demo without it, the per-site secret file.
+            secret, warnings = load_site_secret(settings)
+            for warning in warnings:
+                log.warning("%s", warning)
         except ConfigError as exc:
             log.warning("%s; /subscribe, /confirm and /u/ answer 503 until it is set", exc)
             secret = None

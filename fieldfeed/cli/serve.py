@@ -1,0 +1,56 @@
+"""``fieldfeed serve``: the feeds, subscribe/confirm, one-click unsubscribe and the archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fieldfeed.cli.common import Console, QuietOption, SiteOption, VerboseOption, settings_for
+from fieldfeed.errors import UsageError
+
+
+def serve(
+    site: SiteOption = Path("."),
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default: the serve section's host, 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on (default: the serve section's port, 8080)."),
+    ] = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Serve the feeds, subscribe/confirm, one-click unsubscribe, the archive and /health.
+
+    Routes: the output folder at its paths, /subscribe, /confirm/TOKEN, /u/TOKEN,
+    /archive/, /health. Put a TLS reverse proxy in front (docs/operations.md).
+    FIELDFEED_SECRET must be the key `run` and `publish` sign unsubscribe links with.
+    """
+    import uvicorn
+
+    from fieldfeed.web.app import create_app
+    from fieldfeed.web.services import WebServices
+
+    console = Console(max(verbose, 1), quiet)  # access log and startup lines by default
+    settings = settings_for(site)
+    host = host or settings.serve.host
+    port = settings.serve.port if port is None else port
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be 0-65535, got {port}")
+    app = create_app(settings, WebServices.from_settings(settings))
+    console.info(f"serving {settings.output_dir} on http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning" if quiet else ("debug" if verbose >= 2 else "info"),
+        # Behind a reverse proxy on this machine the client address comes from
+        # X-Forwarded-For (trusted from 127.0.0.1 only; FORWARDED_ALLOW_IPS widens it).
+        proxy_headers=True,
+        server_header=False,
+        access_log=not quiet,
+    )
