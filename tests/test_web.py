@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -12,11 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
+from smtp_server import SMTPTestServer, free_port
+from starlette.applications import Starlette
+from test_sending import ENV, add_posts
+from test_sending import NOW as SEND_NOW
+from test_sending import make_site as make_sending_site
 
+from fieldfeed import pipeline
 from fieldfeed.config import Settings, load_settings
+from fieldfeed.digest import publish_digest
 from fieldfeed.model import Issue, Post, Tag
 from fieldfeed.store import issues as stored_issues
-from fieldfeed.store import schema
+from fieldfeed.store import open_store, schema
 from fieldfeed.store import subscribers as subs
 from fieldfeed.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.web.app import create_app
@@ -561,3 +572,119 @@ async def test_archive_lists_issues_and_shows_them_without_personal_data(site: S
         assert (await site.client.get(missing)).status_code == 404, missing
     r = await site.client.get("/archive", follow_redirects=False)
     assert r.status_code == 308 and r.headers["location"] == "/archive/"
+
+
+# --- over real HTTP: uvicorn on 127.0.0.1, a real SMTP server, the real digest -------------
+
+
+@contextmanager
+def running_server(app: Starlette, lifetime: float = 60.0) -> Iterator[str]:
+    """uvicorn on 127.0.0.1:<free port> in a thread; stops on exit, or by itself anyway."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    timer = threading.Timer(lifetime, lambda: setattr(server, "should_exit", True))
+    timer.daemon = True
+    thread.start()
+    timer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        timer.cancel()
+        server.should_exit = True
+        thread.join(10)
+
+
+def local(url: str, base: str) -> str:
+    """A public URL from a mail (https://notes.example.org/...) pointed at the test server."""
+    return base + url.removeprefix("https://notes.example.org")
+
+
+def list_unsubscribe_url(raw: bytes) -> str:
+    header = re.search(rb"^List-Unsubscribe: *(.*)$", raw, re.M | re.I)
+    assert header and b"=?" not in header.group(1)
+    m = re.search(rb"<(https://[^>]+)>", header.group(1))
+    assert m
+    return m.group(1).decode()
+
+
+def test_real_http_feeds_subscribe_confirm_unsubscribe_and_next_issue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    with SMTPTestServer(lifetime=60) as smtp:
+        settings = make_sending_site(tmp_path, port=smtp.port, subscribers=3)
+        pipeline.build(settings, SEND_NOW)
+        app = create_app(settings, WebServices.from_settings(settings))
+        with running_server(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+            # Conditional GET over the wire.
+            r = http.get("/rss.xml")
+            assert r.status_code == 200
+            assert r.headers["content-type"] == "application/rss+xml; charset=utf-8"
+            r304 = http.get("/rss.xml", headers={"if-none-match": r.headers["etag"]})
+            assert r304.status_code == 304 and r304.content == b""
+            r304 = http.get(
+                "/rss.xml",
+                headers={
+                    "if-modified-since": r.headers["last-modified"],
+                    "accept-encoding": "identity",
+                },
+            )
+            assert r304.status_code == 304
+
+            # Subscribe: the confirmation mail arrives at the SMTP server.
+            r = http.post("/subscribe", data={"email": "newcomer@example.org", "name": "New"})
+            assert r.status_code == 200
+            assert smtp.wait_for(1, timeout=10)
+            confirmation = smtp.received()[0]
+            assert confirmation.rcpt_tos == ("newcomer@example.org",)
+            link = confirm_link(confirmation.parsed())
+            assert http.get(local(link, base)).status_code == 200
+            assert http.post(local(link, base)).status_code == 200
+            engine = open_store(settings.database_url)
+            newcomer = subs.get(engine, "newcomer@example.org")
+            assert newcomer is not None and newcomer.status == "active"
+
+            # Issue 1 reaches the three readers and the newcomer.
+            report = publish_digest(settings, SEND_NOW, None, force=True)
+            assert report.sent == 4
+            issue1 = {m.rcpt_tos[0]: m.raw for m in smtp.received()[1:]}
+            assert len(issue1) == 4
+
+            # One-click from the List-Unsubscribe header, both encodings; GET changes nothing.
+            url0 = local(list_unsubscribe_url(issue1["reader0000@example.org"]), base)
+            url1 = local(list_unsubscribe_url(issue1["reader0001@example.org"]), base)
+            assert http.get(url0).status_code == 200
+            assert subs.get(engine, "reader0000@example.org").status == "active"  # type: ignore[union-attr]
+            r = http.post(
+                url0,
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert r.status_code == 200 and "location" not in r.headers
+            r = http.post(url1, files={"List-Unsubscribe": (None, "One-Click")})
+            assert r.status_code == 200 and "location" not in r.headers
+            forged = url1[:-3] + ("AAA" if not url1.endswith("AAA") else "BBB")
+            assert http.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+
+            # Archive: issue 1 as a page, nobody's data in it.
+            page = http.get("/archive/1/")
+            assert page.status_code == 200 and "/u/" not in page.text
+            assert "reader" not in page.text and "newcomer" not in page.text
+            assert http.get("/health").json()["database"] is True
+
+        # Issue 2 skips both unsubscribed addresses.
+        add_posts(settings.root, [("2026-11-25T10:00:00+01:00", "A later post", ["Go"])])
+        before = smtp.count
+        report = publish_digest(settings, SEND_NOW + timedelta(days=7), None, force=True)
+        assert report.sent == 2
+        assert smtp.wait_for(before + 2)
+        issue2 = sorted(m.rcpt_tos[0] for m in smtp.received()[before:])
+        assert issue2 == ["newcomer@example.org", "reader0002@example.org"]

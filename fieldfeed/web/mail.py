@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from fieldfeed.config import Settings
+from fieldfeed.digest_render import inline_css
 from fieldfeed.errors import DeliveryError
 from fieldfeed.message import check_header_value
 from fieldfeed.model import Subscriber
@@ -90,7 +91,7 @@ def build_confirmation(
         "confirm_url": link,
         "email": subscriber.email,
         "name": subscriber.name,
-        "max_age_hours": max_age_hours,
+        "expires_hours": max_age_hours,
     }
     env = template_env(settings)
     subject = f"Confirm your subscription to {settings.site.title}"
@@ -100,7 +101,8 @@ def build_confirmation(
         log.warning("confirm.txt: %s; using the built-in text", exc)
         text = _fallback_text(settings, link, max_age_hours)
     try:
-        html: str | None = env.get_template("confirm.html").render(context)
+        # Inlined like the digest, so clients that drop <style> still show it styled.
+        html: str | None = inline_css(env.get_template("confirm.html").render(context))
     except jinja2.TemplateError as exc:
         log.warning("confirm.html: %s; sending text only", exc)
         html = None
