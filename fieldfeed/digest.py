@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -32,7 +32,7 @@ from fieldfeed.issues import IssuePlan, plan_issue, posts_for
 from fieldfeed.lock import site_lock
 from fieldfeed.message import MessageTemplate, default_list_id, message_id
 from fieldfeed.model import Issue, Post, Subscriber
-from fieldfeed.sending import MessageResult, SendPolicy, send_all
+from fieldfeed.sending import Job, MessageResult, SendPolicy, send_all
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
@@ -56,6 +56,8 @@ ProgressCallback = Callable[[int, int], None]
 #: Seconds before the first retry of a 4xx or a dropped connection (tests set it small).
 RETRY_BASE_ENV = "FIELDFEED_RETRY_BASE"
 SAMPLE_READER = ("Sample Reader", "reader@example.org")
+#: Ledger rows read per query while sending.
+PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,39 +340,25 @@ def send_issue(
     """Send every unfinished ledger row of a frozen issue. Call under the site lock."""
     secret, warnings = load_site_secret(settings, environ)
     started = time.monotonic()
+    clock = _clock(now, started)
     with engine.connect() as conn:
         issue, variants = store_issues.load_issue(conn, number)
-        rows = store_ledger.unfinished(conn, number)
         before = store_ledger.counts(conn, number)
-        resumed = any(before.get(s, 0) for s in ("sending", "sent", "failed")) or any(
-            r.attempts for r in rows
-        )
-        people = {s.id: s for s in _subscribers(conn, [r.subscriber for r in rows])}
-    clock = _clock(now, started)
-
-    # Someone who left (or bounced) after the freeze gets nothing more.
-    sendable: list[store_ledger.Delivery] = []
-    with engine.begin() as conn:
-        for row in rows:
-            sub = people.get(row.subscriber)
-            if sub is None or sub.status != "active" or row.variant is None:
-                why = f"subscriber {sub.status if sub else 'deleted'} since the issue was frozen"
-                store_ledger.skip(conn, row.id, why, clock())
-            else:
-                sendable.append(row)
-    in_flight = [r for r in sendable if r.status == "sending"]
+        tried = store_ledger.attempted(conn, number)
+    total = before.get("pending", 0) + before.get("sending", 0)
+    resumed = tried or any(before.get(s, 0) for s in ("sending", "sent", "failed"))
     templates = {
         n: _template(settings, rendered_from_dict(v.rendered), issue) for n, v in variants.items()
     }
     base = settings.digest.unsubscribe_url
+    in_flight: list[str] = []
 
-    def build(row: store_ledger.Delivery) -> bytes:
-        assert row.variant is not None
-        return templates[row.variant].build(
-            people[row.subscriber], tokens.unsubscribe_link(base, secret, row.subscriber)
-        )
+    def build(job: Job) -> bytes:
+        variant = job.delivery.variant
+        assert variant is not None
+        url = tokens.unsubscribe_link(base, secret, job.subscriber.id)
+        return templates[variant].build(job.subscriber, url)
 
-    total = len(sendable)
     done = 0
 
     def on_result(_result: MessageResult) -> None:
@@ -380,7 +368,7 @@ def send_issue(
             progress(done, total)
 
     outcome = send_all(
-        sendable,
+        _jobs(engine, number, clock, in_flight),
         build=build,
         connect=transport_factory(settings, environ),
         ledger=store_ledger.Ledger(engine),
@@ -402,7 +390,7 @@ def send_issue(
         failed=tuple((r.delivery.email, r.reply) for r in outcome.failed),
         retried=outcome.retried,
         skipped=after.get("skipped", 0),
-        in_flight_duplicates=tuple(r.email for r in in_flight if r.email not in failed_addresses),
+        in_flight_duplicates=tuple(a for a in in_flight if a not in failed_addresses),
         bounced=outcome.bounced,
         resumed=resumed,
         left=left,
@@ -415,6 +403,38 @@ def send_issue(
             + f"\nthe relay could not be reached ({outcome.stopped}); issue #{number} stays open"
         )
     return report
+
+
+def _jobs(
+    engine: Engine, number: int, clock: Callable[[], datetime], in_flight: list[str]
+) -> Iterator[Job]:
+    """The issue's unfinished rows with their subscribers, read in pages (flat memory).
+
+    Rows found in ``sending`` were in flight when an earlier run died: they are sent again
+    (same Message-ID) and their addresses collected in ``in_flight`` for the summary. Someone
+    who left or bounced after the freeze is skipped.
+    """
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            rows = store_ledger.unfinished(conn, number, after_id=after, limit=PAGE)
+            people = {s.id: s for s in _subscribers(conn, [r.subscriber for r in rows])}
+        if not rows:
+            return
+        after = rows[-1].id
+        gone: list[tuple[int, str]] = []
+        for row in rows:
+            sub = people.get(row.subscriber)
+            if sub is None or sub.status != "active" or row.variant is None:
+                gone.append((row.id, f"subscriber {sub.status if sub else 'deleted'} since freeze"))
+                continue
+            if row.status == "sending":
+                in_flight.append(row.email)
+            yield Job(row, sub)
+        if gone:
+            with engine.begin() as conn:
+                for row_id, why in gone:
+                    store_ledger.skip(conn, row_id, why, clock())
 
 
 def _subscribers(conn: Connection, ids: list[int]) -> list[Subscriber]:

@@ -14,15 +14,17 @@ for the next run: a dead relay loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.model import Subscriber
 from fieldfeed.store.ledger import Delivery, Finish, Ledger
 from fieldfeed.transports import PermanentFailure, TemporaryFailure, Transport
 
@@ -41,6 +43,14 @@ class SendPolicy:
 
     def backoff(self, tries: int) -> float:
         return float(min(self.backoff_cap, self.backoff_base * 2 ** (tries - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One message to send: its ledger row and the person it is for."""
+
+    delivery: Delivery
+    subscriber: Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +112,9 @@ class _Shared:
 
 
 def send_all(
-    deliveries: Sequence[Delivery],
+    jobs: Iterable[Job],
     *,
-    build: Callable[[Delivery], bytes],
+    build: Callable[[Job], bytes],
     connect: Callable[[], Transport],
     ledger: Ledger,
     envelope_from: str,
@@ -112,17 +122,18 @@ def send_all(
     clock: Callable[[], datetime],
     on_result: Callable[[MessageResult], None] | None = None,
 ) -> SendOutcome:
-    """Send every row in ``deliveries`` (pending or sending) and record each outcome.
+    """Send every job (its row pending or sending) and record each outcome.
 
-    ``build`` makes a message's bytes (a MessageError there fails that recipient only);
-    ``connect`` makes an unconnected transport (it connects on first send). Raises only what
-    makes sending impossible (DeliveryError: bad login, TLS refused), after recording every
-    outcome so far; otherwise every result is in the returned outcome.
+    ``jobs`` is consumed lazily through a small bounded queue, so memory does not grow with
+    the number of recipients when the caller streams them from the database. ``build`` makes
+    a message's bytes (a MessageError there fails that recipient only); ``connect`` makes an
+    unconnected transport (it connects on first send). Raises only what makes sending
+    impossible (DeliveryError: bad login, TLS refused), after recording every outcome so far;
+    otherwise every result is in the returned outcome.
     """
     started = time.monotonic()
-    work: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
-    for d in deliveries:
-        work.put(d)
+    workers = max(1, policy.concurrency)
+    work: queue.Queue[Job | None] = queue.Queue(maxsize=workers * 8)
     shared = _Shared()
     stop = threading.Event()
     limiter = RateLimiter(policy.rate_limit)
@@ -146,12 +157,12 @@ def send_all(
         finish: Finish | None = None
         try:
             while not stop.is_set():
-                try:
-                    d = work.get_nowait()
-                except queue.Empty:
+                job = work.get()
+                if job is None:
                     break
+                d = job.delivery
                 try:
-                    message = build(d)
+                    message = build(job)
                 except FieldfeedError as exc:  # e.g. a header that would inject lines
                     result = MessageResult(d, "failed", f"not sent: {exc}", 0)
                     commit(finish)
@@ -218,11 +229,33 @@ def send_all(
 
     threads = [
         threading.Thread(target=worker, name=f"fieldfeed-send-{i}", daemon=True)
-        for i in range(max(1, min(policy.concurrency, len(deliveries))))
+        for i in range(workers)
     ]
+    produced = 0
+
+    def put(item: Job | None) -> bool:
+        while not stop.is_set():
+            try:
+                work.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
         for th in threads:
             th.start()
+        for job in jobs:
+            if not put(job):
+                break
+            produced += 1
+        for _ in threads:
+            put(None)
+        stop_waiting = stop.is_set()
+        if stop_waiting:  # workers stopped early: unblock any still waiting for work
+            for _ in threads:
+                with contextlib.suppress(queue.Full):
+                    work.put_nowait(None)
         for th in threads:
             while th.is_alive():
                 th.join(0.2)
@@ -238,7 +271,7 @@ def send_all(
         failed=tuple(shared.failed),
         retried=shared.retried,
         bounced=tuple(shared.bounced),
-        left=len(deliveries) - shared.sent - len(shared.failed),
+        left=produced - shared.sent - len(shared.failed),
         seconds=time.monotonic() - started,
         stopped=shared.stopped,
     )

@@ -95,13 +95,20 @@ def insert(conn: Connection, issue: int, rows: Iterable[NewDelivery], now: datet
     return len(values)
 
 
-def unfinished(conn: Connection, issue: int) -> list[Delivery]:
-    """Rows still to send (pending, and sending = in flight at a crash), in ledger order."""
+def unfinished(
+    conn: Connection, issue: int, *, after_id: int = 0, limit: int | None = None
+) -> list[Delivery]:
+    """Rows still to send (pending, and sending = in flight at a crash), in ledger order.
+
+    ``after_id``/``limit`` page through a large issue without holding it all in memory.
+    """
     query = (
         sa.select(t)
-        .where(t.c.issue == issue, t.c.status.in_(("pending", "sending")))
+        .where(t.c.issue == issue, t.c.status.in_(("pending", "sending")), t.c.id > after_id)
         .order_by(t.c.id)
     )
+    if limit is not None:
+        query = query.limit(limit)
     return [_row(r) for r in conn.execute(query)]
 
 
@@ -115,6 +122,12 @@ def rows(conn: Connection, issue: int, status: str | None = None) -> list[Delive
 def counts(conn: Connection, issue: int) -> dict[str, int]:
     query = sa.select(t.c.status, sa.func.count()).where(t.c.issue == issue).group_by(t.c.status)
     return {status: int(n) for status, n in conn.execute(query)}
+
+
+def attempted(conn: Connection, issue: int) -> bool:
+    """Whether any message of this issue was tried before (so this run resumes it)."""
+    query = sa.select(t.c.id).where(t.c.issue == issue, t.c.attempts > 0).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def skip(conn: Connection, delivery_id: int, reason: str, now: datetime) -> None:
