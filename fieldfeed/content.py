@@ -12,6 +12,7 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import posixpath
 import re
 import sys
 import threading
@@ -22,7 +23,7 @@ from datetime import datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, unquote, urljoin
 from zoneinfo import ZoneInfo
 
 import markdown
@@ -41,7 +42,7 @@ from fieldfeed.frontmatter import (
     parse_front_matter,
 )
 from fieldfeed.model import Post, Tag
-from fieldfeed.render import RENDERER_VERSION, render_markdown
+from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
 from fieldfeed.text import (
     html_to_text,
     read_minutes,
@@ -80,6 +81,9 @@ class SiteContent:
     future: int
     #: Posts rendered this run (cache misses); the rest came from the build cache.
     rendered: int
+    #: Non-post files under the content folder (images, attachments), relative to the site
+    #: root; published beside the feeds at their path inside the content folder.
+    assets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +95,44 @@ class ParseOptions:
     timezone: str
     summary_chars: int
     words_per_minute: int
+    #: The content folder relative to the site root, POSIX, with a trailing "/".
+    content_prefix: str = "content/"
+    #: Every non-post file under the content folder (sorted, relative to the site root):
+    #: a relative link or image naming one of them resolves to its published URL.
+    assets: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ParseOptions:
+    def from_settings(cls, settings: Settings, assets: tuple[str, ...] = ()) -> ParseOptions:
         return cls(
             site_url=settings.site.url,
             post_path=settings.site.post_path,
             timezone=settings.site.timezone,
             summary_chars=settings.content.summary_chars,
             words_per_minute=settings.content.words_per_minute,
+            content_prefix=display_path(settings.content_dir, settings.root).rstrip("/") + "/",
+            assets=assets,
         )
+
+    def asset_resolver(self, source: str) -> AssetResolver | None:
+        """Resolve relative URLs in ``source`` to published assets beside it (see assets)."""
+        if not self.assets:
+            return None
+        known = _asset_set(self.assets)
+        folder = posixpath.dirname(source)
+        prefix = self.content_prefix
+
+        def resolve(value: str) -> str | None:
+            path, sep, rest = value.partition("#")
+            path, qsep, query = path.partition("?")
+            if not path:
+                return None
+            target = posixpath.normpath(posixpath.join(folder, unquote(path)))
+            if target not in known or not target.startswith(prefix):
+                return None
+            tail = (qsep + query if qsep else "") + (sep + rest if sep else "")
+            return self.site_url + quote(target[len(prefix) :]) + tail
+
+        return resolve
 
     def fingerprint(self) -> bytes:
         """These settings plus everything else that shapes a cached post: the renderer's
@@ -115,6 +147,11 @@ class ParseOptions:
             _code_digest(),
         )
         return repr(parts).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=4)
+def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(assets)
 
 
 @functools.cache
@@ -220,7 +257,8 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if slug is None:
         slug = slugify(prefixed.group(4) if prefixed else stem)
     url = options.site_url + options.post_path.format(slug=slug)
-    rendered = render_markdown(fm.body, url)
+    assets = options.asset_resolver(source)
+    rendered = render_markdown(fm.body, url, assets)
     plain = html_to_text(rendered.html)
     summary = ""
     if summary_raw is not None and summary_raw.strip():
@@ -242,7 +280,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         url=url,
         id=id_raw.strip() if id_raw and id_raw.strip() else url,
         author=(author.strip() or None) if author is not None else None,
-        image=urljoin(url, image_raw.strip()) if image_raw and image_raw.strip() else None,
+        image=_image_url(image_raw, url, assets),
         draft=draft,
         word_count=words,
         read_minutes=read_minutes(words, options.words_per_minute),
@@ -254,6 +292,15 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
     )
+
+
+def _image_url(raw: str | None, url: str, assets: AssetResolver | None) -> str | None:
+    """The ``image`` key as an absolute URL: a file beside the post, else against the post."""
+    if not raw or not raw.strip():
+        return None
+    value = raw.strip()
+    found = assets(value) if assets is not None and "://" not in value else None
+    return found or urljoin(url, value)
 
 
 def _failed(
@@ -374,30 +421,40 @@ def assemble(
 
 def find_post_files(content_dir: Path) -> list[Path]:
     """Every ``*.md``/``*.markdown`` below ``content_dir``, skipping dotfiles and dot dirs."""
-    found: list[Path] = []
+    return find_site_files(content_dir)[0]
+
+
+def find_site_files(content_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Posts and assets (every other file) below ``content_dir``, in a stable order.
+
+    Dotfiles and dot dirs are skipped, so editor swap files and ``.git`` never get published.
+    """
+    posts: list[Path] = []
+    assets: list[Path] = []
     for folder, dirs, files in os.walk(content_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         base = Path(folder)
-        found.extend(
-            base / name
-            for name in sorted(files)
-            if not name.startswith(".") and name.lower().endswith(POST_SUFFIXES)
-        )
-    return found
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith("~"):
+                continue
+            (posts if name.lower().endswith(POST_SUFFIXES) else assets).append(base / name)
+    return posts, assets
 
 
 def check_content(
     settings: Settings, now: datetime, *, jobs: int | None = None, use_cache: bool = True
 ) -> tuple[SiteContent, tuple[Problem, ...]]:
     """Load and validate every post; return the content and every error instead of raising."""
-    options = ParseOptions.from_settings(settings)
+    post_files, asset_files = find_site_files(settings.content_dir)
+    assets = tuple(sorted(display_path(a, settings.root) for a in asset_files))
+    options = ParseOptions.from_settings(settings, assets)
     fingerprint = options.fingerprint()
     cache = BuildCache.load(settings.state_dir / "cache", fingerprint) if use_cache else None
     results: list[ParsedFile | None] = []
     # Misses keep only their path: the source bytes are read again where they are rendered,
     # so a cold build of a large archive never holds every file in memory at once.
     misses: list[tuple[int, str, str]] = []
-    for path in find_post_files(settings.content_dir):
+    for path in post_files:
         source = display_path(path, settings.root)
         hit = None
         if cache is not None:
@@ -421,7 +478,8 @@ def check_content(
     if cache is not None:
         cache.save()
     parsed = [r for r in results if r is not None]
-    return assemble(parsed, now, rendered=len(misses))
+    content, errors = assemble(parsed, now, rendered=len(misses))
+    return dataclasses.replace(content, assets=assets), errors
 
 
 def load_content(

@@ -51,7 +51,7 @@ class BuildReport:
         return (
             f"{posts}, {len(tags)} tag{'s' if len(tags) != 1 else ''}: "
             f"{len(self.feeds)} files ({', '.join(parts)}); "
-            f"{c.rendered} rendered, {len(c.posts) - min(c.rendered, len(c.posts))} from cache; "
+            f"{c.rendered} rendered, {max(c.files - c.rendered, 0)} from cache; "
             f"{self.seconds:.2f} s"
         )
 
@@ -61,6 +61,7 @@ def check(settings: Settings, now: datetime) -> BuildReport:
     start = time.perf_counter()
     content = load_content(settings, now, use_cache=True)
     feeds = build_feeds(settings, content.posts)
+    feeds += read_assets(settings, content, feeds)
     written = write_outputs(settings.output_dir, feeds, _manifest(settings), dry_run=True)
     return BuildReport(content, feeds, written, time.perf_counter() - start)
 
@@ -76,6 +77,7 @@ def build(
     start = time.perf_counter()
     content = load_content(settings, now, jobs=jobs)
     feeds = build_feeds(settings, content.posts)
+    feeds += read_assets(settings, content, feeds)
     written = write_outputs(settings.output_dir, feeds, _manifest(settings), dry_run=dry_run)
     return BuildReport(content, feeds, written, time.perf_counter() - start)
 
@@ -117,6 +119,26 @@ def publish(
         settings, now, report.content, force=force_digest, dry_run=dry_run, progress=progress
     )
     return PublishReport(report, digest)
+
+
+def read_assets(
+    settings: Settings, content: SiteContent, feeds: tuple[FeedFile, ...]
+) -> tuple[FeedFile, ...]:
+    """The content folder's non-post files (images, attachments), to publish beside the feeds.
+
+    They keep their path inside the content folder, which is what relative links in posts were
+    resolved to. A file that would overwrite a feed is not published.
+    """
+    taken = {f.path for f in feeds}
+    prefix = settings.content_dir
+    files = []
+    for source in content.assets:
+        path = settings.root / source
+        rel = path.relative_to(prefix).as_posix()
+        if rel in taken:
+            continue
+        files.append(FeedFile(rel, path.read_bytes()))
+    return tuple(files)
 
 
 def _manifest(settings: Settings) -> Path:

@@ -9,15 +9,19 @@ from __future__ import annotations
 import html as htmllib
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
+
+#: Maps a relative URL to the absolute URL of a published asset, or None when it names none.
+AssetResolver = Callable[[str], str | None]
 
 import markdown
 
 __all__ = ["MORE_MARKER", "RENDERER_VERSION", "Rendered", "absolutize_urls", "render_markdown"]
 
 #: Bump when the HTML for the same Markdown changes, so build caches are invalidated.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 #: Text before this marker is the post's summary when it has no ``summary`` key.
 MORE_MARKER = "<!-- more -->"
@@ -53,14 +57,18 @@ def _markdown() -> markdown.Markdown:
     return _md
 
 
-def render_markdown(body: str, base_url: str) -> Rendered:
-    """Render Markdown and resolve relative URLs against ``base_url`` (the permalink)."""
+def render_markdown(body: str, base_url: str, assets: AssetResolver | None = None) -> Rendered:
+    """Render Markdown and resolve relative URLs against ``base_url`` (the permalink).
+
+    A relative URL that names a file beside the post (``images/plot.svg``) resolves to that
+    file's published URL through ``assets`` instead.
+    """
     md = _markdown()
     try:
         html = md.convert(body)
     finally:
         md.reset()
-    html = absolutize_urls(html, base_url)
+    html = absolutize_urls(html, base_url, assets)
     more = _MORE.search(html)
     return Rendered(html=html, teaser=html[: more.start()] if more else None)
 
@@ -79,7 +87,7 @@ _URL_ATTR = re.compile(
 )
 
 
-def absolutize_urls(html: str, base: str) -> str:
+def absolutize_urls(html: str, base: str, assets: AssetResolver | None = None) -> str:
     """Make every ``href``/``src``/``srcset`` (and similar) in ``html`` absolute.
 
     Fragment-only links (``#fn:1``) become ``base#fn:1``: feed readers show an entry away from
@@ -93,9 +101,11 @@ def absolutize_urls(html: str, base: str) -> str:
             raw = m.group("sq") if m.group("sq") is not None else m.group("bare")
         value = htmllib.unescape(raw)
         if m.group("name").lower() == "srcset":
-            fixed = ", ".join(_fix_candidate(c, base) for c in value.split(",") if c.strip())
+            fixed = ", ".join(
+                _fix_candidate(c, base, assets) for c in value.split(",") if c.strip()
+            )
         else:
-            fixed = urljoin(base, value.strip())
+            fixed = _resolve(value.strip(), base, assets)
         if fixed == value:
             return m.group(0)
         return f'{m.group("lead")}"{htmllib.escape(fixed, quote=True)}"'
@@ -106,7 +116,19 @@ def absolutize_urls(html: str, base: str) -> str:
     return _TAG.sub(fix_tag, html)
 
 
-def _fix_candidate(candidate: str, base: str) -> str:
+def _fix_candidate(candidate: str, base: str, assets: AssetResolver | None) -> str:
     parts = candidate.strip().split(None, 1)
-    parts[0] = urljoin(base, parts[0])
+    parts[0] = _resolve(parts[0], base, assets)
     return " ".join(parts)
+
+
+_ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//|/|#)")
+
+
+def _resolve(value: str, base: str, assets: AssetResolver | None) -> str:
+    """An asset beside the post wins; anything else relative resolves against the permalink."""
+    if assets is not None and value and not _ABSOLUTE.match(value):
+        found = assets(value)
+        if found is not None:
+            return found
+    return urljoin(base, value)

@@ -34,7 +34,17 @@ def build_feeds_golden() -> dict[str, bytes]:
     return {f.path: f.data for f in build_feeds(settings, posts)}
 
 
-TARGETS: dict[str, Callable[[], dict[str, bytes]]] = {"feeds": build_feeds_golden}
+def build_emails_golden() -> dict[str, bytes]:
+    """One digest issue's HTML, text and raw message (tests/golden_emails.py)."""
+    from golden_emails import build_emails_golden as build
+
+    return build()
+
+
+TARGETS: dict[str, Callable[[], dict[str, bytes]]] = {
+    "feeds": build_feeds_golden,
+    "emails": build_emails_golden,
+}
 
 
 def regenerate(target: str, *, check: bool = False) -> int:
