@@ -56,7 +56,7 @@ def demo() -> None:
     """Publish the demo site in the repo root: feeds into public/, the digest into the Maildir."""
     setup()
     fieldfeed = BIN / "fieldfeed"
-    _run(fieldfeed, "subscribers", "import", "--site", ROOT, "--skip-existing",
+    _run(fieldfeed, "subscribers", "import", "--site", ROOT,
          ROOT / "docs" / "demo-subscribers.csv")
     _run(fieldfeed, "publish", "--site", ROOT)
     print(
