@@ -46,8 +46,8 @@ def setup() -> None:
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    _run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
-    _run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+    _run(PY, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "-r", LOCK)
+    _run(PY, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps",
          "-e", ".")
     stamp.write_text(digest)
 

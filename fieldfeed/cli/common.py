@@ -27,9 +27,19 @@ SiteOption = Annotated[
     ),
 ]
 VerboseOption = Annotated[
-    int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for debug logs).")
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="More detail (-vv for debug logs).",
+        show_default=False,
+        metavar="",  # a counted flag takes no value; typer would show <int>
+    ),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only errors.", metavar="", show_default=False)
+]
 
 
 class Console:
