@@ -100,7 +100,7 @@ def publish(
         typer.Option(
             "--digest/--no-digest",
             help="Force the digest now (--digest) or skip it (--no-digest). "
-            "Default: send when [digest] schedule says one is due.",
+            "Default: send when the \\[digest] schedule says one is due.",  # "\\[": rich would read [digest] as markup
             show_default=False,
         ),
     ] = None,
