@@ -37,8 +37,6 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 def setup() -> None:
     """Create .venv and install the locked dependencies plus fieldfeed itself (editable)."""
-    if sys.version_info < (3, 11):
-        sys.exit(f"fieldfeed needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     stamp = VENV / ".fieldfeed-installed"
     digest = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and PY.exists():
@@ -47,8 +45,7 @@ def setup() -> None:
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     _run(PY, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "-r", LOCK)
-    _run(PY, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps",
-         "-e", ".")
+    _run(PY, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps", "-e", ".")
     stamp.write_text(digest)
 
 
@@ -56,8 +53,7 @@ def demo() -> None:
     """Publish the demo site in the repo root: feeds into public/, the digest into the Maildir."""
     setup()
     fieldfeed = BIN / "fieldfeed"
-    _run(fieldfeed, "subscribers", "import", "--site", ROOT,
-         ROOT / "docs" / "demo-subscribers.csv")
+    _run(fieldfeed, "subscribers", "import", "--site", ROOT, ROOT / "docs" / "demo-subscribers.csv")
     _run(fieldfeed, "publish", "--site", ROOT)
     print(
         "\nDone. Feeds are in public/ (open public/rss.xml, or run `.venv/bin/fieldfeed serve`"
@@ -83,8 +79,22 @@ def lint() -> None:
 def lock() -> None:
     """Pin every dependency (runtime + dev) for Python 3.11 into requirements.lock."""
     setup()
-    _run(PY, "-m", "uv", "pip", "compile", "pyproject.toml", "--extra", "dev",
-         "--python-version", "3.11", "--no-header", "--quiet", "-o", LOCK)
+    _run(
+        PY,
+        "-m",
+        "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--python-version",
+        "3.11",
+        "--no-header",
+        "--quiet",
+        "-o",
+        LOCK,
+    )
 
 
 def golden() -> None:
@@ -93,7 +103,14 @@ def golden() -> None:
     _run(PY, "tests/regen_golden.py", *sys.argv[2:])
 
 
-COMMANDS = {"demo": demo, "test": test, "lint": lint, "lock": lock, "golden": golden, "setup": setup}
+COMMANDS = {
+    "demo": demo,
+    "test": test,
+    "lint": lint,
+    "lock": lock,
+    "golden": golden,
+    "setup": setup,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

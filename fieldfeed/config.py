@@ -97,7 +97,7 @@ class DeliverySettings:
     port: int = 587
     security: str = "starttls"
     username: str = ""
-    password_env: str = "FIELDFEED_SMTP_PASSWORD"
+    password_env: str = "FIELDFEED_SMTP_PASSWORD"  # noqa: S105 (a variable's name, not a secret)
     timeout: float = 30.0
     concurrency: int = 1
     rate_limit: float = 0.0  #: messages per second; 0 means unlimited
@@ -239,7 +239,11 @@ def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
     site: SiteSettings = built["site"]
     if not site.url.startswith(("http://", "https://")):
         problems.append(
-            Problem(shown, where("site", "url"), f"[site] url must start with https://, got {site.url!r}")
+            Problem(
+                shown,
+                where("site", "url"),
+                f"[site] url must start with https://, got {site.url!r}",
+            )
         )
     elif not site.url.endswith("/"):
         built["site"] = site = _replace(site, url=site.url + "/")
@@ -247,38 +251,64 @@ def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
         ZoneInfo(site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(
-            Problem(shown, where("site", "timezone"), f"[site] timezone: unknown timezone {site.timezone!r}")
+            Problem(
+                shown,
+                where("site", "timezone"),
+                f"[site] timezone: unknown timezone {site.timezone!r}",
+            )
         )
     if not _LANG.match(site.language):
         problems.append(
             Problem(
                 shown,
                 where("site", "language"),
-                f"[site] language must be a BCP 47 tag such as 'en' or 'en-US', got {site.language!r}",
+                "[site] language must be a BCP 47 tag such as 'en' or 'en-US', "
+                f"got {site.language!r}",
             )
         )
     if "{slug}" not in site.post_path:
-        problems.append(Problem(shown, where("site", "post_path"), "[site] post_path must contain {slug}"))
+        problems.append(
+            Problem(shown, where("site", "post_path"), "[site] post_path must contain {slug}")
+        )
 
     feeds: FeedSettings = built["feeds"]
     if feeds.max_items < 1:
-        problems.append(Problem(shown, where("feeds", "max_items"), "[feeds] max_items must be at least 1"))
+        problems.append(
+            Problem(shown, where("feeds", "max_items"), "[feeds] max_items must be at least 1")
+        )
     content: ContentSettings = built["content"]
     if content.words_per_minute < 1:
         problems.append(
-            Problem(shown, where("content", "words_per_minute"), "[content] words_per_minute must be at least 1")
+            Problem(
+                shown,
+                where("content", "words_per_minute"),
+                "[content] words_per_minute must be at least 1",
+            )
         )
     delivery: DeliverySettings = built["delivery"]
     if delivery.transport not in ("maildir", "smtp"):
         problems.append(
-            Problem(shown, where("delivery", "transport"), f"[delivery] transport must be 'maildir' or 'smtp', got {delivery.transport!r}")
+            Problem(
+                shown,
+                where("delivery", "transport"),
+                f"[delivery] transport must be 'maildir' or 'smtp', got {delivery.transport!r}",
+            )
         )
     if delivery.security not in ("tls", "starttls", "none"):
         problems.append(
-            Problem(shown, where("delivery", "security"), f"[delivery] security must be 'tls', 'starttls' or 'none', got {delivery.security!r}")
+            Problem(
+                shown,
+                where("delivery", "security"),
+                "[delivery] security must be 'tls', 'starttls' or 'none', "
+                f"got {delivery.security!r}",
+            )
         )
     if delivery.concurrency < 1:
-        problems.append(Problem(shown, where("delivery", "concurrency"), "[delivery] concurrency must be at least 1"))
+        problems.append(
+            Problem(
+                shown, where("delivery", "concurrency"), "[delivery] concurrency must be at least 1"
+            )
+        )
 
     if problems:
         raise ConfigError("\n".join(str(p) for p in problems))
@@ -289,29 +319,40 @@ def _build(
     cls: type, section: str, raw: dict[str, Any], shown: str, where: Any, problems: list[Problem]
 ) -> Any:
     """Make a settings record from a TOML table, type-checking each value against its default."""
-    fields = cls.__dataclass_fields__
+    fields: dict[str, Any] = getattr(cls, "__dataclass_fields__")  # noqa: B009 (mypy: type)
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         name = _RENAMES.get((section, key), key)
         if section == "delivery" and key == "dkim":
             if not isinstance(value, dict):
-                problems.append(Problem(shown, where("delivery", "dkim"), "[delivery] dkim must be a table"))
+                problems.append(
+                    Problem(shown, where("delivery", "dkim"), "[delivery] dkim must be a table")
+                )
                 continue
             kwargs["dkim"] = _build(DkimSettings, "delivery.dkim", value, shown, where, problems)
             continue
         if name not in fields or name == "password":
-            hint = " (secrets come from the environment: set password_env)" if key == "password" else ""
-            problems.append(Problem(shown, where(section, key), f"[{section}] unknown key {key!r}{hint}"))
+            hint = (
+                " (secrets come from the environment: set password_env)"
+                if key == "password"
+                else ""
+            )
+            problems.append(
+                Problem(shown, where(section, key), f"[{section}] unknown key {key!r}{hint}")
+            )
             continue
         expected = _expected_type(cls, name)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if expected is not None and not (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
+        if expected is not None and not (
+            isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        ):
             problems.append(
                 Problem(
                     shown,
                     where(section, key),
-                    f"[{section}] {key} must be {_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}",
+                    f"[{section}] {key} must be "
+                    f"{_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}",
                 )
             )
             continue
@@ -320,7 +361,9 @@ def _build(
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
         problems.append(Problem(shown, where(section), f"[{section}] {exc}"))
-        return cls(**{k: "" for k in fields if fields[k].default is fields[k].default_factory})  # type: ignore[misc]
+        # Placeholders for the missing fields: the problem is reported, the record is discarded.
+        missing = {k: "" for k in fields if fields[k].default is fields[k].default_factory}
+        return cls(**{**missing, **kwargs})
 
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}

@@ -76,7 +76,9 @@ def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def create_site(directory: Path, *, title: str, url: str, timezone: str, now: datetime) -> list[Path]:
+def create_site(
+    directory: Path, *, title: str, url: str, timezone: str, now: datetime
+) -> list[Path]:
     """Create the files of a new site and return their paths. Never overwrites a file."""
     try:
         tz = ZoneInfo(timezone)

@@ -16,11 +16,13 @@ def make_site(root: Path) -> Path:
     (root / "fieldfeed.toml").write_text(
         '[site]\ntitle = "T"\nurl = "https://t.example/blog/"\ntimezone = "UTC"\n', encoding="utf-8"
     )
-    (root / "content" / "posts" / "images" / "plot.svg").write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (root / "content" / "posts" / "images" / "plot.svg").write_bytes(
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>"
+    )
     (root / "content" / "posts" / ".plot.svg.swp").write_bytes(b"editor junk")
     (root / "content" / "posts" / "2026-01-02-plots.md").write_text(
         "---\ntitle: Plots\nimage: images/plot.svg\n---\n"
-        "![a plot](images/plot.svg \"Plot\") and [the other post](../other/) "
+        '![a plot](images/plot.svg "Plot") and [the other post](../other/) '
         "and [a missing file](images/none.png).\n",
         encoding="utf-8",
     )

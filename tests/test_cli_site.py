@@ -29,7 +29,7 @@ def invoke(*args: str | Path) -> tuple[int, str, str]:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     root = tmp_path / "blog"
-    code, out, err = invoke(
+    code, _out, err = invoke(
         "init",
         root,
         "--title",
@@ -99,7 +99,7 @@ def test_a_broken_post_fails_the_build_and_leaves_outputs_alone(site: Path) -> N
     (site / "content" / "posts" / "new.md").write_text(
         "---\ntitle: New and fine\ndate: 2026-11-20\n---\nbody\n", encoding="utf-8"
     )
-    code, out, err = invoke("build", "--site", site)
+    code, _out, err = invoke("build", "--site", site)
     assert code == 1
     assert "content/posts/bad.md:3: date: expected ISO 8601, got 'tomorrow'" in err
     assert "nothing was published" in err

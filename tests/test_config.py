@@ -62,9 +62,13 @@ security = "ssl"
         "fieldfeed.toml:11: [delivery] unknown key 'password' "
         "(secrets come from the environment: set password_env)" in lines
     )
-    assert "fieldfeed.toml:3: [site] url must start with https://, got 'ftp://example.org/'" in lines
+    assert (
+        "fieldfeed.toml:3: [site] url must start with https://, got 'ftp://example.org/'" in lines
+    )
     assert "fieldfeed.toml:4: [site] timezone: unknown timezone 'Mars/Olympus'" in lines
-    assert any(line.startswith("fieldfeed.toml:5: [site] language must be a BCP 47") for line in lines)
+    assert any(
+        line.startswith("fieldfeed.toml:5: [site] language must be a BCP 47") for line in lines
+    )
     assert any(line.startswith("fieldfeed.toml:12: [delivery] security") for line in lines)
     # The secret's value never appears in a message.
     assert "hunter2" not in str(info.value)

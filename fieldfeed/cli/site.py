@@ -36,7 +36,9 @@ def init(
     ] = Path("."),
     title: Annotated[str, typer.Option(help="The site's title.")] = "My Field Notes",
     url: Annotated[str, typer.Option(help="The public URL of the site.")] = "https://example.org/",
-    timezone: Annotated[str, typer.Option(help="IANA timezone for dates and the schedule.")] = "UTC",
+    timezone: Annotated[
+        str, typer.Option(help="IANA timezone for dates and the schedule.")
+    ] = "UTC",
     quiet: QuietOption = False,
 ) -> None:
     """Create a new site: fieldfeed.toml, a first post and a .gitignore.
@@ -53,7 +55,9 @@ def init(
     )
 
 
-def check(site: SiteOption = Path("."), verbose: VerboseOption = 0, quiet: QuietOption = False) -> None:
+def check(
+    site: SiteOption = Path("."), verbose: VerboseOption = 0, quiet: QuietOption = False
+) -> None:
     """Validate the config and every post; report every problem. Writes nothing."""
     console = Console(verbose, quiet)
     settings = settings_for(site)
@@ -93,14 +97,16 @@ def build(
 def publish(
     site: SiteOption = Path("."),
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", "-n", help="Say what would be written and sent; do nothing.")
+        bool,
+        typer.Option("--dry-run", "-n", help="Say what would be written and sent; do nothing."),
     ] = False,
     digest: Annotated[
         bool | None,
         typer.Option(
             "--digest/--no-digest",
+            # "\\[" because rich would read "[digest]" as markup and drop it.
             help="Force the digest now (--digest) or skip it (--no-digest). "
-            "Default: send when the \\[digest] schedule says one is due.",  # "\\[": rich would read [digest] as markup
+            "Default: send when the \\[digest] schedule says one is due.",
             show_default=False,
         ),
     ] = None,
@@ -149,7 +155,7 @@ def _written(console: Console, report: pipeline.BuildReport) -> None:
         console.detail(f"  removed {path}")
 
 
-def _progress_printer() -> "pipeline.ProgressCallback":
+def _progress_printer() -> pipeline.ProgressCallback:
     """A one-line progress indicator on stderr, redrawn in place."""
 
     def show(done: int, total: int) -> None:
