@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
@@ -93,7 +95,7 @@ def build_confirmation(
         "name": subscriber.name,
         "expires_hours": max_age_hours,
     }
-    env = template_env(settings)
+    env = _env(settings)
     subject = f"Confirm your subscription to {settings.site.title}"
     try:
         text = env.get_template("confirm.txt").render(context)
@@ -123,6 +125,19 @@ def build_confirmation(
     return msg
 
 
+_envs: dict[Path, jinja2.Environment] = {}
+_envs_lock = threading.Lock()
+
+
+def _env(settings: Settings) -> jinja2.Environment:
+    """One template environment per site (compiling templates per mail is the slow part)."""
+    with _envs_lock:
+        env = _envs.get(settings.root)
+        if env is None:
+            env = _envs[settings.root] = template_env(settings)
+        return env
+
+
 def _fallback_text(settings: Settings, link: str, max_age_hours: int) -> str:
     return (
         f"Someone (hopefully you) asked to get {settings.site.title} by email.\n\n"
@@ -139,15 +154,21 @@ def transport_sender(settings: Settings) -> MailSender:
     delivery = settings.delivery
     envelope = sender_address(settings).addr_spec
 
+    maildir: list[MaildirTransport] = []
+    lock = threading.Lock()
+
     def send(message: EmailMessage, to: str) -> None:
         raw = message.as_bytes(policy=_POLICY)
         if delivery.transport == "maildir":
-            transport: MaildirTransport | SMTPTransport = MaildirTransport(
-                settings.root / delivery.maildir
-            )
-        else:
-            password = os.environ.get(delivery.password_env) if delivery.password_env else None
-            transport = SMTPTransport(delivery, password or None)
+            # One shared Maildir object: creating the folders from several threads at once
+            # races (mailbox.Maildir(create=True) fails with "File exists").
+            with lock:
+                if not maildir:
+                    maildir.append(MaildirTransport(settings.root / delivery.maildir))
+            maildir[0].send(envelope, to, raw)
+            return
+        password = os.environ.get(delivery.password_env) if delivery.password_env else None
+        transport = SMTPTransport(delivery, password or None)
         try:
             transport.send(envelope, to, raw)
         finally:
