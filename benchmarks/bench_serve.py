@@ -179,7 +179,10 @@ if __name__ == "__main__":
     ]
     print("\n".join(table))
     if not args.no_write:
-        machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        machine = (
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}"
+        )
         out = REPO / "benchmarks" / "README_serve.md"
         out.write_text(
             "# `fieldfeed serve` under load\n\n"
