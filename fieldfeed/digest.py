@@ -378,6 +378,7 @@ def send_issue(
         on_result=on_result,
     )
     with engine.begin() as conn:
+        store_ledger.reset_bounces(conn, number)
         after = store_ledger.counts(conn, number)
         left = after.get("pending", 0) + after.get("sending", 0)
         if left == 0:

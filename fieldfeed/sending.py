@@ -264,6 +264,8 @@ def send_all(
         for th in threads:
             th.join()
         raise
+    finally:
+        ledger.close()
     if shared.error is not None:
         raise shared.error
     return SendOutcome(

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.store import subscribers as subs
 from fieldfeed.store.schema import deliveries as t
+from fieldfeed.store.schema import subscribers as subs_table
 
 FINAL = ("sent", "failed", "skipped")
 
@@ -139,16 +140,46 @@ def skip(conn: Connection, delivery_id: int, reason: str, now: datetime) -> None
     )
 
 
+# Built once: SQLAlchemy memoises a statement's cache key on the object, so reusing these
+# keeps the per-message cost to the database work itself.
+_FINISH = (
+    sa.update(t)
+    .where(t.c.id == sa.bindparam("row"))
+    .values(
+        status=sa.bindparam("status"),
+        attempts=sa.bindparam("attempts"),
+        last_reply=sa.bindparam("reply"),
+        updated=sa.bindparam("now"),
+    )
+)
+_CLAIM = (
+    sa.update(t)
+    .where(t.c.id == sa.bindparam("row"))
+    .values(status="sending", updated=sa.bindparam("now"))
+)
+
+
 class Ledger:
     """Thread-safe ledger writes for the sender: one short transaction per step.
 
     A step may record one outcome *and* claim the next message together, so a message costs
     one commit, while every message is still marked ``sending`` before the transport sees it.
+    A success does not touch the subscriber row (see :func:`reset_bounces`); a hard bounce
+    does, in the same commit.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
+        # One connection for every step (no pool checkout per message); the lock keeps it
+        # to one thread at a time.
+        self._conn: Connection | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def step(
         self, *, finish: Finish | None = None, claim: Delivery | None = None, now: datetime
@@ -157,27 +188,45 @@ class Ledger:
 
         Returns True when this outcome made the subscriber ``bounced``.
         """
+        with self._lock:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin():
+                return self._write(conn, finish, claim, now)
+
+    @staticmethod
+    def _write(
+        conn: Connection, finish: Finish | None, claim: Delivery | None, now: datetime
+    ) -> bool:
         bounced = False
-        with self._lock, self.engine.begin() as conn:
-            if finish is not None:
-                conn.execute(
-                    sa.update(t)
-                    .where(t.c.id == finish.delivery.id)
-                    .values(
-                        status=finish.status,
-                        attempts=finish.attempts,
-                        last_reply=finish.reply[:1000],
-                        updated=now,
-                    )
-                )
-                if finish.status == "sent":
-                    subs.record_outcome(conn, finish.delivery.subscriber, hard_bounce=False)
-                elif finish.status == "failed" and finish.hard_bounce:
-                    bounced = subs.record_outcome(
-                        conn, finish.delivery.subscriber, hard_bounce=True
-                    )
-            if claim is not None:
-                conn.execute(
-                    sa.update(t).where(t.c.id == claim.id).values(status="sending", updated=now)
-                )
+        if finish is not None:
+            conn.execute(
+                _FINISH,
+                {
+                    "row": finish.delivery.id,
+                    "status": finish.status,
+                    "attempts": finish.attempts,
+                    "reply": finish.reply[:1000],
+                    "now": now,
+                },
+            )
+            if finish.status == "failed" and finish.hard_bounce:
+                bounced = subs.record_outcome(conn, finish.delivery.subscriber, hard_bounce=True)
+        if claim is not None:
+            conn.execute(_CLAIM, {"row": claim.id, "now": now})
         return bounced
+
+
+def reset_bounces(conn: Connection, issue: int) -> None:
+    """Clear the consecutive-bounce count of everyone this issue reached.
+
+    Done once per run rather than per message (it is a write per recipient otherwise); a
+    crash before it only delays the reset to the rerun, which calls it again.
+    """
+    delivered = sa.select(t.c.subscriber).where(t.c.issue == issue, t.c.status == "sent")
+    conn.execute(
+        sa.update(subs_table)
+        .where(subs_table.c.id.in_(delivered), subs_table.c.consecutive_bounces > 0)
+        .values(consecutive_bounces=0)
+    )
