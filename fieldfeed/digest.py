@@ -56,6 +56,7 @@ ProgressCallback = Callable[[int, int], None]
 #: Seconds before the first retry of a 4xx or a dropped connection (tests set it small).
 RETRY_BASE_ENV = "FIELDFEED_RETRY_BASE"
 SAMPLE_READER = ("Sample Reader", "reader@example.org")
+NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers add`)"
 #: Ledger rows read per query while sending.
 PAGE = 500
 
@@ -128,6 +129,15 @@ class DigestReport:
         return lines
 
 
+@dataclass(frozen=True, slots=True)
+class SendingEdge:
+    """What a send takes from the environment, read once before anything is frozen."""
+
+    secret: bytes = dataclasses.field(repr=False)
+    warnings: tuple[str, ...]
+    connect: Callable[[], Transport] = dataclasses.field(repr=False)
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -153,12 +163,17 @@ def publish_digest(
     if dry_run:
         return _dry_run(settings, now, content, force=force)
     with site_lock(settings.state_dir, wait=lock_wait):
+        # Secret and credentials first: a missing one must stop the run before anything is
+        # frozen, not leave an open issue behind.
+        edge = SendingEdge(
+            *load_site_secret(settings, environ), transport_factory(settings, environ)
+        )
         engine = open_store(settings.database_url)
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             last = store_issues.last_issue(conn)
         if unfinished is not None:
-            return send_issue(settings, engine, unfinished.number, now, progress, environ)
+            return send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
         if not force:
             not_due = _not_due(settings, last, now)
             if not_due:
@@ -167,7 +182,7 @@ def publish_digest(
         number, reason = freeze_next_issue(settings, engine, content.posts, now)
         if number is None:
             return DigestReport(None, reason)
-        return send_issue(settings, engine, number, now, progress, environ)
+        return send_issue(settings, engine, number, now, progress, environ, edge)
 
 
 def send_digest(
@@ -233,6 +248,8 @@ def _dry_run(
     plan = _plan(settings, last, content.posts, now)
     if plan is None:
         return DigestReport(None, _no_posts_reason(settings, last), dry_run=True)
+    if not subscribers:
+        return DigestReport(None, NO_SUBSCRIBERS, dry_run=True)
     receiving = [s.email for s in subscribers if posts_for(s, plan.posts)]
     return DigestReport(
         plan.number,
@@ -274,6 +291,9 @@ def freeze_next_issue(
     plan = _plan(settings, last, posts, now)
     if plan is None:
         return None, _no_posts_reason(settings, last)
+    if not subscribers:
+        # Freezing now would use the posts up on nobody; keep them for the first readers.
+        return None, NO_SUBSCRIBERS
     issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
     env = template_env(settings)
     since = last.cutoff if last else None
@@ -336,9 +356,14 @@ def send_issue(
     now: datetime,
     progress: ProgressCallback | None,
     environ: Mapping[str, str],
+    edge: SendingEdge | None = None,
 ) -> DigestReport:
     """Send every unfinished ledger row of a frozen issue. Call under the site lock."""
-    secret, warnings = load_site_secret(settings, environ)
+    if edge is None:
+        edge = SendingEdge(
+            *load_site_secret(settings, environ), transport_factory(settings, environ)
+        )
+    secret, warnings = edge.secret, edge.warnings
     started = time.monotonic()
     clock = _clock(now, started)
     with engine.connect() as conn:
@@ -370,7 +395,7 @@ def send_issue(
     outcome = send_all(
         _jobs(engine, number, clock, in_flight),
         build=build,
-        connect=transport_factory(settings, environ),
+        connect=edge.connect,
         ledger=store_ledger.Ledger(engine),
         envelope_from=envelope_sender(settings),
         policy=send_policy(settings, environ),

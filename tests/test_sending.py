@@ -342,4 +342,19 @@ def test_preview_and_test_send_write_nothing_to_the_ledger(
     with open_store(settings.database_url).connect() as conn:
         assert ledger.counts(conn, 1) == {}
     # The real send afterwards is issue #1, unaffected by the test send.
+    subs.upsert(open_store(settings.database_url), "first@example.org", now=NOW)
     assert send(settings).issue == 1
+
+
+def test_missing_secret_or_subscribers_freeze_nothing(tmp_path: Path) -> None:
+    from fieldfeed.errors import ConfigError
+
+    settings = make_site(tmp_path, port=1, subscribers=2)
+    with pytest.raises(ConfigError, match="FIELDFEED_SECRET is not set"):
+        send_digest(settings, NOW, environ={})
+    with open_store(settings.database_url).connect() as conn:
+        assert ledger.counts(conn, 1) == {}  # nothing frozen: the posts wait for a good run
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = send(make_site(empty, port=1, subscribers=0))
+    assert report.issue is None and "no active subscribers" in report.reason
