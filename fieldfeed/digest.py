@@ -283,55 +283,64 @@ def freeze_next_issue(
 ) -> tuple[int | None, str]:
     """Freeze the next issue: posts, renderings and ledger rows, in one transaction.
 
-    Returns (issue number, "") or (None, why there is no issue). Call under the site lock.
+    Subscribers are read and their ledger rows written in pages, so memory stays flat however
+    long the list. Returns (issue number, "") or (None, why there is no issue). Call under the
+    site lock.
     """
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        subscribers = store_subs.active(conn)
-    plan = _plan(settings, last, posts, now)
-    if plan is None:
-        return None, _no_posts_reason(settings, last)
-    if not subscribers:
-        # Freezing now would use the posts up on nobody; keep them for the first readers.
-        return None, NO_SUBSCRIBERS
-    issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
-    env = template_env(settings)
-    since = last.cutoff if last else None
+        plan = _plan(settings, last, posts, now)
+        if plan is None:
+            return None, _no_posts_reason(settings, last)
+        if not store_subs.active_page(conn, after_id=0, limit=1):
+            # Freezing now would use the posts up on nobody; keep them for the first readers.
+            return None, NO_SUBSCRIBERS
+        issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
+        env = template_env(settings)
+        since = last.cutoff if last else None
+        variants: dict[tuple[str, ...], int] = {}
 
-    variants: dict[tuple[str, ...], Variant] = {}
-    rows: list[store_ledger.NewDelivery] = []
-    domain = ""
-    for sub in subscribers:
-        chosen = posts_for(sub, issue.posts)
-        key = tuple(p.id for p in chosen)
-        variant = None
-        if chosen:
+        def variant_for(chosen: tuple[Post, ...]) -> int:
+            key = tuple(p.id for p in chosen)
             if key not in variants:
                 rendered = render_issue(settings, env, issue, chosen, since=since)
-                variants[key] = Variant(len(variants), key, rendered_to_dict(rendered))
-                domain = domain or _template(settings, rendered, issue).domain
-            variant = variants[key].number
-        rows.append(
-            store_ledger.NewDelivery(
-                sub.id,
-                sub.email,
-                variant,
-                message_id(issue.number, sub.id, domain or _domain(settings)),
-            )
-        )
-    with engine.begin() as conn:
-        store_issues.insert_issue(conn, issue, list(variants.values()))
-        store_ledger.insert(conn, issue.number, rows, now)
-        if not any(r.variant is not None for r in rows):
+                number = variants[key] = len(variants)
+                variant = Variant(number, key, rendered_to_dict(rendered))
+                store_issues.insert_variant(conn, issue.number, variant)
+            return variants[key]
+
+        store_issues.insert_issue(conn, issue, ())
+        # The full issue first: most readers get it, and its template names the domain.
+        full = variant_for(issue.posts)
+        domain = _template(
+            settings, rendered_from_dict(_variant_dict(conn, issue, full)), issue
+        ).domain
+        rows = sendable = 0
+        after = 0
+        while page := store_subs.active_page(conn, after_id=after, limit=PAGE):
+            after = page[-1].id
+            new_rows = []
+            for sub in page:
+                chosen = posts_for(sub, issue.posts)
+                variant = variant_for(chosen) if chosen else None
+                mid = message_id(issue.number, sub.id, domain)
+                new_rows.append(store_ledger.NewDelivery(sub.id, sub.email, variant, mid))
+                sendable += variant is not None
+            rows += store_ledger.insert(conn, issue.number, new_rows, now)
+        if not sendable:
             store_issues.complete(conn, issue.number, now)
     log.info(
         "froze issue #%d: %d posts, %d variants, %d rows",
         issue.number,
         len(issue.posts),
         len(variants),
-        len(rows),
+        rows,
     )
     return issue.number, ""
+
+
+def _variant_dict(conn: Connection, issue: Issue, number: int) -> dict[str, Any]:
+    return store_issues.load_variant(conn, issue.number, number).rendered
 
 
 def rendered_to_dict(rendered: RenderedIssue) -> dict[str, Any]:
@@ -611,9 +620,9 @@ def sample_subscriber(settings: Settings, now: datetime) -> Subscriber:
     engine = _existing_store(settings)
     if engine is not None:
         with engine.connect() as conn:
-            active = store_subs.active(conn)
-        if active:
-            return active[0]
+            first = store_subs.active_page(conn, after_id=0, limit=1)
+        if first:
+            return first[0]
     name, email = SAMPLE_READER
     return Subscriber(id=0, email=email, name=name, tags=(), status="active", created=now)
 

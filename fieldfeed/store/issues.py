@@ -73,14 +73,28 @@ def insert_issue(conn: Connection, issue: Issue, variants: Sequence[Variant]) ->
         )
     )
     for v in variants:
-        conn.execute(
-            sa.insert(issue_renders).values(
-                issue=issue.number,
-                variant=v.number,
-                post_ids=json.dumps(list(v.post_ids)),
-                rendered=json.dumps(v.rendered, ensure_ascii=False, sort_keys=True),
-            )
+        insert_variant(conn, issue.number, v)
+
+
+def insert_variant(conn: Connection, number: int, variant: Variant) -> None:
+    """Store one rendering of issue ``number`` (inside the freezing transaction)."""
+    conn.execute(
+        sa.insert(issue_renders).values(
+            issue=number,
+            variant=variant.number,
+            post_ids=json.dumps(list(variant.post_ids)),
+            rendered=json.dumps(variant.rendered, ensure_ascii=False, sort_keys=True),
         )
+    )
+
+
+def load_variant(conn: Connection, number: int, variant: int) -> Variant:
+    row = conn.execute(
+        sa.select(issue_renders).where(
+            issue_renders.c.issue == number, issue_renders.c.variant == variant
+        )
+    ).one()
+    return Variant(row.variant, tuple(json.loads(row.post_ids)), json.loads(row.rendered))
 
 
 def load_issue(conn: Connection, number: int) -> tuple[Issue, dict[int, Variant]]:

@@ -109,6 +109,14 @@ def list_all(engine: Engine | Connection, status: str | None = None) -> list[Sub
         return [_to_model(r) for r in conn.execute(query)]
 
 
+def active_page(conn: Connection, *, after_id: int, limit: int) -> list[Subscriber]:
+    """Up to ``limit`` active subscribers with ids above ``after_id``, by id (for paging)."""
+    query = (
+        sa.select(t).where(t.c.status == "active", t.c.id > after_id).order_by(t.c.id).limit(limit)
+    )
+    return [_to_model(r) for r in conn.execute(query)]
+
+
 def active(conn: Connection) -> list[Subscriber]:
     """Subscribers who get the next issue."""
     query = sa.select(t).where(t.c.status == "active").order_by(t.c.id)
