@@ -259,8 +259,13 @@ def send_all(
         for th in threads:
             while th.is_alive():
                 th.join(0.2)
-    except KeyboardInterrupt:
+    except BaseException:
+        # Ctrl-C, or reading the next rows failed: let each worker record the message it
+        # holds before the ledger connection closes.
         stop.set()
+        for _ in threads:
+            with contextlib.suppress(queue.Full):
+                work.put_nowait(None)
         for th in threads:
             th.join()
         raise
