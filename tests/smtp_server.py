@@ -77,9 +77,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, smtp: Any, session: Any, envelope: Any
-    ) -> str:
+    async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
         with self.server.lock:

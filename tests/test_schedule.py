@@ -58,7 +58,9 @@ def test_month_boundary_across_dst_is_not_skipped() -> None:
 def test_is_due() -> None:
     last = datetime(2026, 11, 23, 8, 0, 5, tzinfo=BERLIN)  # Monday's issue
     assert is_due("0 8 * * mon", "Europe/Berlin", None, last)  # first issue: at once
-    assert not is_due("0 8 * * mon", "Europe/Berlin", last, datetime(2026, 11, 30, 7, 59, tzinfo=BERLIN))
+    assert not is_due(
+        "0 8 * * mon", "Europe/Berlin", last, datetime(2026, 11, 30, 7, 59, tzinfo=BERLIN)
+    )
     assert is_due("0 8 * * mon", "Europe/Berlin", last, datetime(2026, 11, 30, 8, 0, tzinfo=BERLIN))
     # A run missed for weeks is due once, not once per missed Monday (the caller sends one issue).
     assert is_due("0 8 * * mon", "Europe/Berlin", last, datetime(2027, 1, 1, tzinfo=BERLIN))
