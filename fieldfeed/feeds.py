@@ -22,6 +22,7 @@ We use feedgen for the XML, with these deliberate workarounds (see docs FIELD-NO
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -44,7 +45,9 @@ __all__ = [
     "clean_xml_text",
     "entry_id",
     "feed_urls",
+    "feeds_fingerprint",
     "load_stylesheet",
+    "plan_feeds",
 ]
 
 #: ``updated`` of a feed with no posts. Atom requires a value and it must not be now() (two
@@ -110,14 +113,12 @@ def feed_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
     return {"rss": base + "rss.xml", "atom": base + "atom.xml", "json": base + "feed.json"}
 
 
-def build_feeds(
-    settings: Settings, posts: Sequence[Post], *, stylesheet: bytes | None = None
-) -> tuple[FeedFile, ...]:
-    """Every feed file for ``posts``: the site's RSS/Atom/JSON, the same per tag, and the XSLT.
+def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[_FeedSpec, ...]:
+    """Which posts go into which feed: the site's set first, then one per tag (by slug).
 
     Posts are ordered newest first (ties by id) and cut to ``[feeds] max_items``; drafts are
     skipped defensively (the loader already drops them and future posts; this function has no
-    clock so it cannot judge "future"). ``stylesheet`` overrides the packaged ``feed.xsl``.
+    clock so it cannot judge "future"). Reads no post bodies.
     """
     site = settings.site
     published = sorted(
@@ -127,6 +128,12 @@ def build_feeds(
     tags = _site_tags(published)
     canonical = {t.slug: t for t in tags}
     published = [_with_canonical_tags(p, canonical) for p in published]
+    tagged: dict[str, list[Post]] = {t.slug: [] for t in tags}
+    for post in published:  # one pass, not one per tag: archives have thousands of posts
+        for tag in post.tags:
+            bucket = tagged[tag.slug]
+            if len(bucket) < limit:
+                bucket.append(post)
     specs = [
         _FeedSpec(
             title=site.title,
@@ -135,29 +142,80 @@ def build_feeds(
             posts=tuple(published[:limit]),
         )
     ]
-    for tag in tags:
-        tagged = [p for p in published if any(t.slug == tag.slug for t in p.tags)]
-        specs.append(
-            _FeedSpec(
-                title=f"{site.title} — {tag.name}",
-                description=f"Posts tagged “{tag.name}” on {site.title}",
-                prefix=f"tags/{tag.slug}/",
-                posts=tuple(tagged[:limit]),
-            )
+    specs.extend(
+        _FeedSpec(
+            title=f"{site.title} — {tag.name}",
+            description=f"Posts tagged “{tag.name}” on {site.title}",
+            prefix=f"tags/{tag.slug}/",
+            posts=tuple(tagged[tag.slug]),
         )
+        for tag in tags
+    )
+    return tuple(specs)
 
+
+def build_feeds(
+    settings: Settings, posts: Sequence[Post], *, stylesheet: bytes | None = None
+) -> tuple[FeedFile, ...]:
+    """Every feed file for ``posts``: the site's RSS/Atom/JSON, the same per tag, and the XSLT.
+
+    See :func:`plan_feeds` for which posts each feed holds. ``stylesheet`` overrides the
+    packaged ``feed.xsl``.
+    """
+    specs = plan_feeds(settings, posts)
     xsl_href = None
     files: list[FeedFile] = []
     if settings.feeds.stylesheet:
-        xsl_href = urlsplit(site.url).path + STYLESHEET_NAME
+        xsl_href = urlsplit(settings.site.url).path + STYLESHEET_NAME
         files.append(
             FeedFile(STYLESHEET_NAME, stylesheet if stylesheet is not None else load_stylesheet())
         )
+    # A post sits in the site feed and in each of its tags' feeds, three formats each: prepare
+    # its HTML once per build, not 3 x (1 + tags) times.
+    bodies: dict[str, str] = {}
     for spec in specs:
-        files.append(FeedFile(spec.prefix + "rss.xml", _rss(settings, spec, xsl_href)))
-        files.append(FeedFile(spec.prefix + "atom.xml", _atom(settings, spec, xsl_href)))
-        files.append(FeedFile(spec.prefix + "feed.json", _json_feed(settings, spec)))
+        files.append(FeedFile(spec.prefix + "rss.xml", _rss(settings, spec, xsl_href, bodies)))
+        files.append(FeedFile(spec.prefix + "atom.xml", _atom(settings, spec, xsl_href, bodies)))
+        files.append(FeedFile(spec.prefix + "feed.json", _json_feed(settings, spec, bodies)))
     return tuple(sorted(files, key=lambda f: f.path))
+
+
+def feeds_fingerprint(
+    settings: Settings, posts: Sequence[Post], *, stylesheet: bytes | None = None
+) -> str:
+    """A digest of everything :func:`build_feeds` reads for these posts.
+
+    Equal fingerprints mean byte-identical feeds, so a rebuild with nothing changed can skip
+    generating the XML at all. Covers the settings, the stylesheet, this module's code and
+    feedgen's version, and every field of every post that lands in a feed (bodies included).
+    """
+    h = hashlib.sha256()
+    h.update(repr((settings.site, settings.feeds, _code_version())).encode())
+    if settings.feeds.stylesheet:
+        h.update(stylesheet if stylesheet is not None else load_stylesheet())
+    seen: set[str] = set()
+    for spec in plan_feeds(settings, posts):
+        h.update(repr((spec.title, spec.description, spec.prefix)).encode())
+        for post in spec.posts:
+            h.update(post.id.encode() + b"\0")
+            if post.id in seen:
+                continue
+            seen.add(post.id)
+            fields = (
+                post.url, post.title, post.date.isoformat(), post.updated.isoformat(),
+                post.tags, post.summary, post.author, post.image,
+            )  # fmt: skip
+            h.update(repr(fields).encode())
+            h.update(hashlib.sha256(post.html.encode()).digest())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    import feedgen
+
+    source = Path(__file__).read_bytes()
+    return hashlib.sha256(source).hexdigest() + getattr(feedgen, "__version__", "?")
 
 
 @lru_cache(maxsize=1)
@@ -219,8 +277,12 @@ def _absolute_html(post_html: str, base: str) -> str:
     return _URL_ATTR.sub(fix, post_html)
 
 
-def _post_html(post: Post) -> str:
-    return clean_xml_text(_absolute_html(post.html, post.url))
+def _post_html(post: Post, bodies: dict[str, str]) -> str:
+    """The post's HTML as feeds carry it, prepared once per build (``bodies`` memoises)."""
+    body = bodies.get(post.id)
+    if body is None:
+        body = bodies[post.id] = clean_xml_text(_absolute_html(post.html, post.url))
+    return body
 
 
 def _author_name(settings: Settings, post: Post) -> str:
@@ -243,7 +305,9 @@ def _new_generator(
     return fg
 
 
-def _rss(settings: Settings, spec: _FeedSpec, xsl_href: str | None) -> bytes:
+def _rss(
+    settings: Settings, spec: _FeedSpec, xsl_href: str | None, bodies: dict[str, str]
+) -> bytes:
     site = settings.site
     fg = _new_generator(
         settings, spec, feed_urls(settings, spec.prefix)["rss"], "application/rss+xml"
@@ -260,7 +324,7 @@ def _rss(settings: Settings, spec: _FeedSpec, xsl_href: str | None) -> bytes:
         # <description> is HTML in RSS: escape the plain-text summary once more so "a < b"
         # reads as text, not as a broken tag.
         fe.description(html.escape(clean_xml_text(post.summary), quote=False))
-        body = _post_html(post)
+        body = _post_html(post, bodies)
         # A CDATA section cannot contain "]]>"; escaped text means the same to every reader.
         fe.content(body, type="CDATA" if "]]>" not in body else None)
         guid = entry_id(settings, post)
@@ -275,7 +339,9 @@ def _rss(settings: Settings, spec: _FeedSpec, xsl_href: str | None) -> bytes:
     return _with_stylesheet(_rss_char_refs(data), xsl_href)
 
 
-def _atom(settings: Settings, spec: _FeedSpec, xsl_href: str | None) -> bytes:
+def _atom(
+    settings: Settings, spec: _FeedSpec, xsl_href: str | None, bodies: dict[str, str]
+) -> bytes:
     site = settings.site
     fg = _new_generator(
         settings, spec, feed_urls(settings, spec.prefix)["atom"], "application/atom+xml"
@@ -300,12 +366,12 @@ def _atom(settings: Settings, spec: _FeedSpec, xsl_href: str | None) -> bytes:
         for tag in post.tags:
             fe.category(term=tag.slug, label=clean_xml_text(tag.name))
         fe.summary(clean_xml_text(post.summary))
-        fe.content(_post_html(post), type="html")
+        fe.content(_post_html(post, bodies), type="html")
     data: bytes = fg.atom_str(pretty=True)
     return _with_stylesheet(data, xsl_href)
 
 
-def _json_feed(settings: Settings, spec: _FeedSpec) -> bytes:
+def _json_feed(settings: Settings, spec: _FeedSpec, bodies: dict[str, str]) -> bytes:
     """JSON Feed 1.1, keys in the spec's order, UTF-8, trailing newline."""
     site = settings.site
     urls = feed_urls(settings, spec.prefix)
@@ -318,18 +384,18 @@ def _json_feed(settings: Settings, spec: _FeedSpec) -> bytes:
         "description": clean_xml_text(spec.description),
         "language": site.language,
         "authors": [author],
-        "items": [_json_item(settings, p) for p in spec.posts],
+        "items": [_json_item(settings, p, bodies) for p in spec.posts],
     }
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _json_item(settings: Settings, post: Post) -> dict[str, object]:
+def _json_item(settings: Settings, post: Post, bodies: dict[str, str]) -> dict[str, object]:
     item: dict[str, object] = {
         "id": entry_id(settings, post),
         "url": post.url,
         "title": clean_xml_text(post.title),
         "summary": clean_xml_text(post.summary),
-        "content_html": _post_html(post),
+        "content_html": _post_html(post, bodies),
     }
     if post.image:
         item["image"] = post.image

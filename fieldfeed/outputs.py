@@ -170,6 +170,18 @@ def _remove_empty_parents(folder: Path, stop: Path) -> None:
         folder = folder.parent
 
 
+def published_files(out_dir: Path, manifest: Path) -> tuple[str, ...] | None:
+    """What the last write left in ``out_dir`` (sorted), or None if any of it is missing.
+
+    Lets a build with nothing changed skip regenerating files that are all still in place.
+    """
+    out_root = out_dir.resolve()
+    paths = _read_manifest(manifest, out_root)
+    if not paths or not all((out_root / p).is_file() for p in paths):
+        return None
+    return tuple(sorted(paths))
+
+
 def _read_manifest(manifest: Path, out_root: Path) -> set[str]:
     """Paths we wrote last time into this same output folder; empty when unknown.
 

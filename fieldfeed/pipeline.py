@@ -6,6 +6,8 @@ passed in (``now``), so a run is reproducible.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.content import SiteContent, load_content
-from fieldfeed.feeds import FeedFile, build_feeds
-from fieldfeed.outputs import WriteReport, write_outputs
+from fieldfeed.feeds import FeedFile, build_feeds, feeds_fingerprint
+from fieldfeed.outputs import WriteReport, published_files, write_outputs
 
 if TYPE_CHECKING:
     from fieldfeed.digest import DigestReport
@@ -30,9 +32,12 @@ class BuildReport:
     """What a build read and wrote."""
 
     content: SiteContent
-    feeds: tuple[FeedFile, ...]
+    #: Every output file's path (feeds, stylesheet, assets), relative to the output folder.
+    files: tuple[str, ...]
     written: WriteReport
     seconds: float
+    #: True when nothing had changed since the last build, so no file was even regenerated.
+    skipped: bool = False
 
     def summary(self) -> str:
         """One line for the terminal, e.g. "10 posts (1 draft, 1 future): 3 files written ..."."""
@@ -44,13 +49,13 @@ class BuildReport:
         if aside:
             posts += f" ({', '.join(aside)})"
         w = self.written
-        tags = {f.path.split("/")[1] for f in self.feeds if f.path.startswith("tags/")}
+        tags = {p.split("/")[1] for p in self.files if p.startswith("tags/") and p.count("/") == 2}
         parts = [f"{len(w.written)} written", f"{len(w.unchanged)} unchanged"]
         if w.removed:
             parts.append(f"{len(w.removed)} removed")
         return (
             f"{posts}, {len(tags)} tag{'s' if len(tags) != 1 else ''}: "
-            f"{len(self.feeds)} files ({', '.join(parts)}); "
+            f"{len(self.files)} files ({', '.join(parts)}); "
             f"{c.rendered} rendered, {max(c.files - c.rendered, 0)} from cache; "
             f"{self.seconds:.2f} s"
         )
@@ -58,12 +63,7 @@ class BuildReport:
 
 def check(settings: Settings, now: datetime) -> BuildReport:
     """Validate everything a build would touch, writing nothing. Raises ContentError."""
-    start = time.perf_counter()
-    content = load_content(settings, now, use_cache=True)
-    feeds = build_feeds(settings, content.posts)
-    feeds += read_assets(settings, content, feeds)
-    written = write_outputs(settings.output_dir, feeds, _manifest(settings), dry_run=True)
-    return BuildReport(content, feeds, written, time.perf_counter() - start)
+    return build(settings, now, dry_run=True)
 
 
 def build(
@@ -72,14 +72,38 @@ def build(
     """Load every post and write the feeds atomically.
 
     Any content error raises before a single output file is touched, so a failed build leaves
-    the previous outputs byte-for-byte as they were.
+    the previous outputs byte-for-byte as they were. When nothing that shapes the outputs has
+    changed since the last build and they are all in place, nothing is regenerated.
     """
     start = time.perf_counter()
     content = load_content(settings, now, jobs=jobs)
+    fingerprint = outputs_fingerprint(settings, content)
+    stamp = settings.state_dir / "outputs.fingerprint"
+    if not dry_run and _read_text(stamp) == fingerprint:
+        existing = published_files(settings.output_dir, _manifest(settings))
+        if existing is not None:
+            written = WriteReport(written=(), unchanged=existing, removed=())
+            return BuildReport(content, existing, written, time.perf_counter() - start, True)
     feeds = build_feeds(settings, content.posts)
     feeds += read_assets(settings, content, feeds)
     written = write_outputs(settings.output_dir, feeds, _manifest(settings), dry_run=dry_run)
-    return BuildReport(content, feeds, written, time.perf_counter() - start)
+    if not dry_run:
+        _write_text(stamp, fingerprint)
+    files = tuple(f.path for f in feeds)
+    return BuildReport(content, files, written, time.perf_counter() - start)
+
+
+def outputs_fingerprint(settings: Settings, content: SiteContent) -> str:
+    """The feeds' fingerprint plus the assets' paths, sizes and mtimes and the output folder."""
+    parts = [feeds_fingerprint(settings, content.posts), str(settings.output_dir.resolve())]
+    for source in content.assets:
+        try:
+            st = (settings.root / source).stat()
+        except OSError:
+            parts.append(f"{source}:missing")
+            continue
+        parts.append(f"{source}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +163,21 @@ def read_assets(
             continue
         files.append(FeedFile(rel, path.read_bytes()))
     return tuple(files)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomically: a crash leaves the old stamp (so the next build redoes the work) or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _manifest(settings: Settings) -> Path:

@@ -66,7 +66,7 @@ def check(
     c = report.content
     console.info(
         f"ok: {_n(c.files, 'file')}, {len(c.posts)} published, {_n(c.drafts, 'draft')}, "
-        f"{c.future} scheduled; {len(report.feeds)} feed files "
+        f"{c.future} scheduled; {len(report.files)} output files "
         f"({len(report.written.written)} would change) in {report.seconds:.2f} s"
     )
 
