@@ -1,4 +1,4 @@
-"""pipeline.build's fast path: nothing changed -> nothing regenerated; anything changed -> rebuilt."""
+"""pipeline.build: nothing changed -> nothing regenerated; anything changed -> rebuilt."""
 
 from __future__ import annotations
 
