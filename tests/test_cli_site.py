@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from typer.testing import CliRunner
 
 from fieldfeed.cli import app
 from fieldfeed.cli.common import run_app

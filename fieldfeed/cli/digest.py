@@ -5,12 +5,10 @@ from __future__ import annotations
 import sys
 import webbrowser
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
-from fieldfeed import digest as digest_run
 from fieldfeed.cli.common import (
     Console,
     QuietOption,
@@ -21,6 +19,9 @@ from fieldfeed.cli.common import (
     now_utc,
     settings_for,
 )
+
+if TYPE_CHECKING:
+    from fieldfeed.pipeline import ProgressCallback
 
 app = typer.Typer(
     help="Preview and send the email digest.",
@@ -51,6 +52,8 @@ def preview(
     The sample is the first active subscriber, or "Sample Reader <reader@example.org>". An
     interrupted issue is previewed as it was frozen. Nothing is frozen or recorded.
     """
+    from fieldfeed import digest as digest_run  # lazy: keeps `fieldfeed build` start-up light
+
     console = Console(verbose, quiet)
     settings = settings_for(site)
     result = digest_run.write_preview(settings, now_utc(), None, out or settings.root / "preview")
@@ -92,6 +95,8 @@ def send(
     names the few recipients whose message was in flight (they may get a second copy with the
     same Message-ID). Exit codes: 0 done or nothing to send; 1 error; 3 some recipients failed.
     """
+    from fieldfeed import digest as digest_run  # lazy: keeps `fieldfeed build` start-up light
+
     console = Console(verbose, quiet)
     settings = settings_for(site)
     if to is not None:
@@ -105,7 +110,7 @@ def send(
     exit_with(report.exit_code)
 
 
-def terminal_progress(quiet: bool = False) -> digest_run.ProgressCallback | None:
+def terminal_progress(quiet: bool = False) -> ProgressCallback | None:
     """A progress bar on stderr when it is a terminal (and not quiet), else None."""
     if quiet or not is_terminal():
         return None
@@ -114,7 +119,7 @@ def terminal_progress(quiet: bool = False) -> digest_run.ProgressCallback | None
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+            bar = typer.progressbar(length=total, label="sending", file=sys.stderr)
             bar.__enter__()
         bar.update(1)
         if done >= total:

@@ -7,10 +7,9 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.engine import Engine
 
 from fieldfeed.cli.common import (
     Console,
@@ -22,8 +21,11 @@ from fieldfeed.cli.common import (
 )
 from fieldfeed.errors import FieldfeedError, UsageError
 from fieldfeed.model import Subscriber
-from fieldfeed.store import open_store
-from fieldfeed.store import subscribers as subs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
 
 app = typer.Typer(
     help="Manage the mailing list (CSV columns: email, name, tags).",
@@ -33,6 +35,8 @@ app = typer.Typer(
 
 
 def _store(site: Path) -> Engine:
+    from fieldfeed.store import open_store
+
     return open_store(settings_for(site).database_url)
 
 
@@ -51,6 +55,8 @@ def add(
     quiet: QuietOption = False,
 ) -> None:
     """Add an address as active (you vouch for consent); an existing one is updated."""
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     console = Console(verbose, quiet)
     engine = _store(site)
     before = _get(engine, email)
@@ -78,6 +84,8 @@ def remove(
     quiet: QuietOption = False,
 ) -> None:
     """Unsubscribe an address (kept as unsubscribed), or delete it with --purge."""
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     console = Console(verbose, quiet)
     engine = _store(site)
     if purge:
@@ -102,6 +110,8 @@ def list_(
     quiet: QuietOption = False,
 ) -> None:
     """Show every address with its name, tag filter and status."""
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     Console(verbose, quiet)
     if status is not None and status not in subs.STATUSES:
         raise UsageError(f"--status must be one of {', '.join(subs.STATUSES)}, got {status!r}")
@@ -147,6 +157,8 @@ def import_(
     An address already on the list gets the file's name and tags (counted as "updated"); one
     that unsubscribed or bounced stays so: an old list is no proof of new consent.
     """
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     console = Console(verbose, quiet)
     rows, errors = _read_csv(file)
     for message in errors:
@@ -192,6 +204,8 @@ def export(
     quiet: QuietOption = False,
 ) -> None:
     """Write every subscriber as CSV (email,name,tags,status); `import` reads it back."""
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     console = Console(verbose, quiet)
     rows = subs.list_all(_store(site))
     buffer = io.StringIO()
@@ -211,6 +225,8 @@ def export(
 
 def _read_csv(file: Path) -> tuple[list[_Row], list[str]]:
     """Parse and validate every row; return the good rows and one message per bad row."""
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -262,4 +278,6 @@ def _read_csv(file: Path) -> tuple[list[_Row], list[str]]:
 
 
 def _get(engine: Engine, email: str) -> Subscriber | None:
+    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+
     return subs.get(engine, email)
