@@ -23,7 +23,7 @@ def invoke(*args: str | Path) -> tuple[int, str, str]:
     """Run the CLI exactly as main() does (same error mapping), capturing its output."""
     with CliRunner().isolation(env={"FIELDFEED_NOW": NOW}) as (out, err, _):
         code = run_app(app, [str(a) for a in args])
-    return code, out.getvalue().decode(), err.getvalue().decode()
+        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture
