@@ -3,6 +3,15 @@
 ``load_content`` is the IO wrapper (walk, read, cache, process pool); ``parse_post`` is the
 pure per-file step and ``assemble`` the pure whole-site step (collisions, tag names, order).
 Every problem in every file is collected before anything fails.
+
+Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
+cache's body store instead of its HTML, and ``Post.html`` reads the body on access (see
+``buildcache`` and docs/architecture.md, "Build cache and memory"). A lazy reference rather
+than loading only the bodies some output will need: this module would otherwise have to know
+the feeds' and the digest's selection rules, and a post outside that guess would fail late.
+A body that cannot be read raises; nobody ever gets an empty body. Rendered posts are written
+to the store in batches as the pool returns them, so a cold build does not hold every body
+either. Without the cache (``use_cache=False``) bodies stay in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import re
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +40,7 @@ import markdown
 import pygments
 import yaml
 
-from fieldfeed.buildcache import BuildCache, cache_key
+from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, display_path
 from fieldfeed.frontmatter import (
@@ -259,10 +269,10 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     url = options.site_url + options.post_path.format(slug=slug)
     assets = options.asset_resolver(source)
     rendered = render_markdown(fm.body, url, assets)
-    plain = html_to_text(rendered.html)
+    plain = rendered.text
     summary = ""
     if summary_raw is not None and summary_raw.strip():
-        summary = _flatten(html_to_text(render_markdown(summary_raw, url).html))
+        summary = _flatten(render_markdown(summary_raw, url).text)
     elif rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
     if not summary:  # no summary key and no marker, or a marker with nothing before it
@@ -444,7 +454,12 @@ def find_site_files(content_dir: Path) -> tuple[list[Path], list[Path]]:
 def check_content(
     settings: Settings, now: datetime, *, jobs: int | None = None, use_cache: bool = True
 ) -> tuple[SiteContent, tuple[Problem, ...]]:
-    """Load and validate every post; return the content and every error instead of raising."""
+    """Load and validate every post; return the content and every error instead of raising.
+
+    With the cache on, posts hold their HTML by reference into the cache's body store (see
+    ``buildcache``), so memory does not grow with the number of bodies; ``Post.html`` reads
+    the body when asked. Without it, bodies are held in memory.
+    """
     post_files, asset_files = find_site_files(settings.content_dir)
     assets = tuple(sorted(display_path(a, settings.root) for a in asset_files))
     options = ParseOptions.from_settings(settings, assets)
@@ -453,33 +468,63 @@ def check_content(
     results: list[ParsedFile | None] = []
     # Misses keep only their path: the source bytes are read again where they are rendered,
     # so a cold build of a large archive never holds every file in memory at once.
-    misses: list[tuple[int, str, str]] = []
+    misses: list[tuple[int, str, str, FileStat | None]] = []
     for path in post_files:
         source = display_path(path, settings.root)
         hit = None
+        stat: FileStat | None = None
         if cache is not None:
             try:
-                raw = path.read_bytes()
+                stat = file_stat(path.stat())
+                key = cache.key_for_stat(source, stat)
+                if key is None:
+                    key = cache_key(fingerprint, source, path.read_bytes())
             except OSError:
-                pass  # reported by the parse step, which reads it again
+                stat = None  # reported by the parse step, which reads it again
             else:
-                hit = cache.get(cache_key(fingerprint, source, raw))
+                hit = cache.get(key)
+                cache.note_stat(source, stat, key)
         if isinstance(hit, ParsedFile):
             results.append(hit)
         else:
-            misses.append((len(results), str(path), source))
+            misses.append((len(results), str(path), source, stat))
             results.append(None)
 
-    parsed_misses = _parse_many([(p, s) for _, p, s in misses], options, jobs)
-    for (index, _, _), (key, result) in zip(misses, parsed_misses, strict=True):
+    parsed_misses = _parse_many([(p, s) for _, p, s, _ in misses], options, jobs)
+    batch: list[tuple[int, str, ParsedFile]] = []
+    for (index, _, source, stat), (key, result) in zip(misses, parsed_misses, strict=True):
         results[index] = result
-        if cache is not None and key is not None and result.post is not None:
-            cache.put(key, result)
+        if cache is not None and key is not None:
+            if stat is not None:
+                cache.note_stat(source, stat, key)
+            if result.post is not None and result.post.body_in_memory:
+                batch.append((index, key, result))
+                if len(batch) >= _BODY_BATCH:
+                    _store_bodies(cache, batch, results)
     if cache is not None:
+        _store_bodies(cache, batch, results)
         cache.save()
     parsed = [r for r in results if r is not None]
     content, errors = assemble(parsed, now, rendered=len(misses))
     return dataclasses.replace(content, assets=assets), errors
+
+
+#: Rendered bodies held in memory before they are written to the body store.
+_BODY_BATCH = 64
+
+
+def _store_bodies(
+    cache: BuildCache, batch: list[tuple[int, str, ParsedFile]], results: list[ParsedFile | None]
+) -> None:
+    """Write the batch's bodies, then swap each stored post for one holding a reference; a
+    body that could not be written stays in memory (and out of the index)."""
+    stored = cache.put_bodies({key: r.post.html for _, key, r in batch if r.post is not None})
+    for index, key, result in batch:
+        if key in stored and result.post is not None:
+            light = dataclasses.replace(result, post=result.post.with_stored_body(cache.body(key)))
+            results[index] = light
+            cache.put(key, light)
+    batch.clear()
 
 
 def load_content(
@@ -498,15 +543,18 @@ def load_content(
 
 def _parse_many(
     items: list[tuple[str, str]], options: ParseOptions, jobs: int | None
-) -> list[tuple[str | None, ParsedFile]]:
-    """Read and parse ``(path, source)`` items, in a process pool when there are many."""
+) -> Iterator[tuple[str | None, ParsedFile]]:
+    """Read and parse ``(path, source)`` items in order, in a process pool when there are
+    many. A generator, so the caller can store each body as it arrives instead of holding
+    every rendered post at once."""
     workers = jobs or os.cpu_count() or 1
     job = functools.partial(_read_and_parse, options=options, fingerprint=options.fingerprint())
     if len(items) <= POOL_THRESHOLD or workers < 2:
-        return [job(item) for item in items]
+        yield from map(job, items)
+        return
     chunk = max(1, min(32, len(items) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        return list(pool.map(job, items, chunksize=chunk))
+        yield from pool.map(job, items, chunksize=chunk)
 
 
 def _read_and_parse(

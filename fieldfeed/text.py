@@ -12,6 +12,7 @@ import unicodedata
 from html.parser import HTMLParser
 
 __all__ = [
+    "PlainText",
     "html_to_text",
     "read_minutes",
     "slugify",
@@ -158,6 +159,10 @@ class _TextExtractor(HTMLParser):
         if not self._skipping:
             self._current.append(data)
 
+    def text(self) -> str:
+        self._flush()
+        return "\n\n".join(self.paragraphs)
+
 
 def html_to_text(html: str) -> str:
     """Plain text of rendered HTML, for summaries, word counts and email text parts.
@@ -169,8 +174,46 @@ def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    parser._flush()
-    return "\n\n".join(parser.paragraphs)
+    return parser.text()
+
+
+class PlainText:
+    """``html_to_text`` driven by events instead of a string, with the same rules.
+
+    For a caller that already holds the document as a tree (``render`` walks python-markdown's
+    ElementTree) and would otherwise serialise it and parse it again: call ``start``/``end``/
+    ``data`` in document order, ``fragment`` for a piece of raw HTML, then ``text()``.
+    """
+
+    __slots__ = ("_parser",)
+
+    def __init__(self) -> None:
+        self._parser = _TextExtractor()
+
+    def start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._parser.handle_starttag(tag, attrs)
+
+    def end(self, tag: str) -> None:
+        self._parser.handle_endtag(tag)
+
+    def data(self, text: str) -> None:
+        """Text with entities already decoded."""
+        self._parser.handle_data(text)
+
+    @property
+    def skipping(self) -> bool:
+        """Whether text given now would be dropped (inside a code block or footnotes)."""
+        return self._parser._skipping > 0
+
+    def fragment(self, html: str) -> bool:
+        """Feed raw HTML. False when it leaves the parser mid-construct (an unfinished tag, an
+        open ``<script>``): then what follows would not be parsed the way one string would."""
+        parser = self._parser
+        parser.feed(html)
+        return not parser.rawdata and parser.cdata_elem is None
+
+    def text(self) -> str:
+        return self._parser.text()
 
 
 def summarize(text: str, limit: int) -> str:

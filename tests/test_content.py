@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fieldfeed.buildcache import BodyUnavailableError, BuildCache, file_stat
 from fieldfeed.config import Settings, parse_settings
 from fieldfeed.content import (
     ParsedFile,
@@ -407,12 +409,121 @@ def test_settings_change_invalidates_cache(tmp_path: Path) -> None:
 def test_corrupted_cache_is_rebuilt(site: Settings, garbage: bytes) -> None:
     make_posts(site, 3)
     first = load(site)
-    (cache_file,) = (site.state_dir / "cache").iterdir()
-    cache_file.write_bytes(garbage)
+    (site.state_dir / "cache/index.pickle").write_bytes(garbage)
     again = load(site)
     assert again.rendered == 3
     assert without_counts(again) == without_counts(first)
     assert load(site).rendered == 0
+
+
+def body_files(settings: Settings) -> list[Path]:
+    return sorted((settings.state_dir / "cache/html").iterdir())
+
+
+def test_cached_posts_do_not_hold_their_bodies(site: Settings) -> None:
+    make_posts(site, 3)
+    cold = load(site)
+    warm = load(site)
+    for content in (cold, warm):
+        assert not any(p.body_in_memory for p in content.posts)
+        assert all("<p>Paragraph" in p.html for p in content.posts)
+    assert len(body_files(site)) == 3
+    assert all(p.body_in_memory for p in load(site, use_cache=False).posts)
+
+
+def test_a_missing_body_file_is_a_miss(site: Settings) -> None:
+    make_posts(site, 3)
+    first = load(site)
+    body_files(site)[0].unlink()
+    again = load(site)
+    assert again.rendered == 1
+    assert without_counts(again) == without_counts(first)
+
+
+def test_a_damaged_body_raises_and_is_rendered_again(site: Settings) -> None:
+    make_posts(site, 1)
+    content = load(site)
+    (path,) = body_files(site)
+    path.write_bytes(path.read_bytes()[:-20])  # torn write
+    with pytest.raises(BodyUnavailableError, match="damaged"):
+        _ = content.posts[0].html
+    again = load(site)
+    assert again.rendered == 1 and "Paragraph 0" in again.posts[0].html
+
+
+def test_a_pruned_body_raises_instead_of_reading_empty(site: Settings) -> None:
+    make_posts(site, 1)
+    content = load(site)
+    shutil.rmtree(site.state_dir / "cache/html")
+    with pytest.raises(BodyUnavailableError, match="run the command again"):
+        _ = content.posts[0].html
+
+
+def test_edited_post_body_survives_one_more_build(site: Settings) -> None:
+    """A process still holding the previous build's posts can read their bodies."""
+    make_posts(site, 2)
+    before = load(site)
+    original = set(body_files(site))
+    for i in range(2):  # each build edits one post
+        path = site.content_dir / f"posts/2024-01-0{i + 1}-post-{i}.md"
+        path.write_text(path.read_text().replace(f"Paragraph {i}", "Edited"))
+        load(site)
+        if i == 0:
+            assert all("Paragraph" in p.html for p in before.posts)
+            assert len(body_files(site)) == 3
+    # post-0's first body is pruned two builds later; post-1's stays one more build.
+    assert len(original & set(body_files(site))) == 1
+    assert len(body_files(site)) == 3
+
+
+def test_same_size_edit_in_the_same_second_is_seen(site: Settings) -> None:
+    """The stat shortcut never hides an edit: recent files are always hashed."""
+    make_posts(site, 1)
+    path = site.content_dir / "posts/2024-01-01-post-0.md"
+    load(site)
+    stat = path.stat()
+    path.write_text(path.read_text().replace("Paragraph 0", "Paragraph X"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+    content = load(site)
+    assert content.rendered == 1 and "Paragraph X" in content.posts[0].html
+
+
+def test_only_old_unchanged_files_skip_hashing(site: Settings) -> None:
+    make_posts(site, 2)
+    old = 1_000_000_000_000_000_000  # 2001
+    aged = site.content_dir / "posts/2024-01-01-post-0.md"
+    os.utime(aged, ns=(old, old))
+    load(site)  # hashes every file, records their stat
+    cache = BuildCache.load(
+        site.state_dir / "cache", ParseOptions.from_settings(site).fingerprint()
+    )
+    fresh = site.content_dir / "posts/2024-01-02-post-1.md"
+    assert cache.key_for_stat("content/posts/2024-01-01-post-0.md", file_stat(aged.stat()))
+    # Written less than a second before the build that recorded it: always hashed.
+    assert cache.key_for_stat("content/posts/2024-01-02-post-1.md", file_stat(fresh.stat())) is None
+    aged.write_text(aged.read_text() + "more\n")
+    os.utime(aged, ns=(old, old))  # an old mtime restored on new bytes: ctime and size differ
+    assert cache.key_for_stat("content/posts/2024-01-01-post-0.md", file_stat(aged.stat())) is None
+
+
+def test_site_folder_can_be_moved_with_its_cache(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    settings = make_site(tmp_path / "a")
+    make_posts(settings, 2)
+    bodies = [p.html for p in load(settings).posts]
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = load(make_site(tmp_path / "b"))
+    assert moved.rendered == 0
+    assert [p.html for p in moved.posts] == bodies
+
+
+def test_legacy_cache_file_is_removed(site: Settings) -> None:
+    make_posts(site, 1)
+    legacy = site.state_dir / "cache/posts.pickle"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"x" * 100)
+    load(site)
+    assert not legacy.exists()
 
 
 def test_failed_posts_are_not_cached(site: Settings) -> None:
