@@ -72,6 +72,15 @@ class DigestSettings:
     grace_hours: float = 6.0
     #: Address for the mailto: form of List-Unsubscribe; empty means derive from sender.
     unsubscribe_mailto: str = ""
+    #: Where serve's /archive/ is public; set, each digest links to its web copy there.
+    archive_url: str = ""
+
+    def issue_archive_url(self, number: int) -> str | None:
+        """The "view in the browser" URL of issue ``number``, or None without an archive."""
+        if not self.archive_url:
+            return None
+        base = self.archive_url if self.archive_url.endswith("/") else self.archive_url + "/"
+        return f"{base}{number}/"
 
 
 @dataclass(frozen=True, slots=True)

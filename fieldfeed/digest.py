@@ -303,7 +303,14 @@ def freeze_next_issue(
         def variant_for(chosen: tuple[Post, ...]) -> int:
             key = tuple(p.id for p in chosen)
             if key not in variants:
-                rendered = render_issue(settings, env, issue, chosen, since=since)
+                rendered = render_issue(
+                    settings,
+                    env,
+                    issue,
+                    chosen,
+                    since=since,
+                    archive_url=settings.digest.issue_archive_url(issue.number),
+                )
                 number = variants[key] = len(variants)
                 variant = Variant(number, key, rendered_to_dict(rendered))
                 store_issues.insert_variant(conn, issue.number, variant)
@@ -650,7 +657,14 @@ def write_preview(
     issue, since = found
     sub = sample_subscriber(settings, now)
     posts = posts_for(sub, issue.posts) or issue.posts
-    rendered = render_issue(settings, template_env(settings), issue, posts, since=since)
+    rendered = render_issue(
+        settings,
+        template_env(settings),
+        issue,
+        posts,
+        since=since,
+        archive_url=settings.digest.issue_archive_url(issue.number),
+    )
     secret = _preview_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
@@ -703,7 +717,14 @@ def send_test(
         id=0, email=address, name="", tags=(), status="active", created=now
     )
     posts = posts_for(sub, issue.posts) or issue.posts
-    rendered = render_issue(settings, template_env(settings), issue, posts, since=since)
+    rendered = render_issue(
+        settings,
+        template_env(settings),
+        issue,
+        posts,
+        since=since,
+        archive_url=settings.digest.issue_archive_url(issue.number),
+    )
     secret, _warnings = load_site_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
     message = _template(settings, rendered, issue, test=True).build(sub, url)

@@ -33,6 +33,7 @@ schedule = "0 8 * * mon"          # cron, in the site's timezone
 from = "{bare_title} <news@{domain}>"
 max_posts = 20
 unsubscribe_url = "{url_bare}u/"  # where `fieldfeed serve`'s /u/ endpoint is public
+archive_url = "{url_bare}archive/"  # where its /archive/ is public ("view in the browser")
 
 [delivery]
 transport = "maildir"             # or "smtp"
