@@ -111,6 +111,10 @@ class DeliverySettings:
     concurrency: int = 1
     rate_limit: float = 0.0  #: messages per second; 0 means unlimited
     max_attempts: int = 5
+    #: Seconds before the first retry of a 4xx or dropped connection; doubles each attempt.
+    retry_base: float = 1.0
+    #: The longest wait between two attempts, in seconds.
+    retry_cap: float = 60.0
     dkim: DkimSettings = field(default_factory=DkimSettings)
 
 
@@ -310,6 +314,14 @@ def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
                 where("delivery", "security"),
                 "[delivery] security must be 'tls', 'starttls' or 'none', "
                 f"got {delivery.security!r}",
+            )
+        )
+    if delivery.retry_base < 0 or delivery.retry_cap < delivery.retry_base:
+        problems.append(
+            Problem(
+                shown,
+                where("delivery", "retry_cap"),
+                "[delivery] retry_base must be >= 0 and retry_cap >= retry_base",
             )
         )
     if delivery.concurrency < 1:

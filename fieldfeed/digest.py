@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 #: (messages done, total) after each message; the CLI draws a bar with it.
 ProgressCallback = Callable[[int, int], None]
 #: Seconds before the first retry of a 4xx or a dropped connection (tests set it small).
-RETRY_BASE_ENV = "FIELDFEED_RETRY_BASE"
 SAMPLE_READER = ("Sample Reader", "reader@example.org")
 NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers add`)"
 #: Ledger rows read per query while sending.
@@ -414,7 +413,7 @@ def send_issue(
         connect=edge.connect,
         ledger=store_ledger.Ledger(engine),
         envelope_from=envelope_sender(settings),
-        policy=send_policy(settings, environ),
+        policy=send_policy(settings),
         clock=clock,
         on_result=on_result,
     )
@@ -511,20 +510,15 @@ def envelope_sender(settings: Settings) -> str:
     return parseaddr(settings.digest.sender)[1] or settings.site.email
 
 
-def send_policy(settings: Settings, environ: Mapping[str, str] = os.environ) -> SendPolicy:
+def send_policy(settings: Settings) -> SendPolicy:
+    """How hard to push and how long to back off, from ``[delivery]``."""
     d = settings.delivery
-    base = 1.0
-    if environ.get(RETRY_BASE_ENV):
-        try:
-            base = float(environ[RETRY_BASE_ENV])
-        except ValueError:
-            raise ConfigError(f"{RETRY_BASE_ENV} must be a number of seconds") from None
     return SendPolicy(
         concurrency=d.concurrency,
         rate_limit=d.rate_limit,
         max_attempts=max(1, d.max_attempts),
-        backoff_base=base,
-        backoff_cap=max(base, 60.0),
+        backoff_base=d.retry_base,
+        backoff_cap=max(d.retry_base, d.retry_cap),
     )
 
 
@@ -729,7 +723,7 @@ def send_test(
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
     message = _template(settings, rendered, issue, test=True).build(sub, url)
     transport = transport_factory(settings, environ)()
-    policy = send_policy(settings, environ)
+    policy = send_policy(settings)
     try:
         for tries in range(1, policy.max_attempts + 1):
             try:

@@ -54,7 +54,11 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._box = mailbox.Maildir(path, create=True)
+            # mailbox.Maildir(create=True) checks, then mkdirs: two connections opening the
+            # same new Maildir at once race and one gets "File exists". mkdir(exist_ok) does not.
+            for sub in ("tmp", "new", "cur"):
+                (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(path, create=False)
         except OSError as exc:
             raise DeliveryError(f"Maildir {path}: {exc.strerror or exc}") from None
         self.path = path

@@ -27,7 +27,7 @@ from fieldfeed.store import subscribers as subs
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 08:00 in Berlin
 SECRET = "test-secret-" + "x" * 40
-ENV = {"FIELDFEED_SECRET": SECRET, "FIELDFEED_RETRY_BASE": "0.01"}
+ENV = {"FIELDFEED_SECRET": SECRET}
 
 POSTS = [
     ("2026-11-20T10:00:00+01:00", "Go channels in anger", ["Go"]),
@@ -68,6 +68,7 @@ schedule = "0 8 * * mon"
 {transport}concurrency = {concurrency}
 timeout = 10
 max_attempts = 4
+retry_base = 0.01
 {extra}
 """,
         encoding="utf-8",
@@ -358,3 +359,29 @@ def test_missing_secret_or_subscribers_freeze_nothing(tmp_path: Path) -> None:
     empty.mkdir()
     report = send(make_site(empty, port=1, subscribers=0))
     assert report.issue is None and "no active subscribers" in report.reason
+
+
+def test_maildir_opened_by_many_connections_at_once(tmp_path: Path) -> None:
+    """Regression: with concurrency > 1 every sender thread opens the (new) Maildir at once."""
+    import threading
+
+    from fieldfeed.transports import MaildirTransport
+
+    target = tmp_path / "outbox"
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_and_send(n: int) -> None:
+        try:
+            start.wait()
+            MaildirTransport(target).send("a@example.org", "b@example.org", b"Subject: x\r\n\r\nhi")
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_send, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(mailbox.Maildir(target, create=False)) == 8
