@@ -37,7 +37,6 @@ from urllib.parse import quote, unquote, urljoin
 from zoneinfo import ZoneInfo
 
 import markdown
-import pygments
 import yaml
 
 from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
@@ -152,7 +151,6 @@ class ParseOptions:
             *dataclasses.astuple(self),
             RENDERER_VERSION,
             markdown.__version__,
-            pygments.__version__,
             yaml.__version__,
             _code_digest(),
         )

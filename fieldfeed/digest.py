@@ -650,15 +650,7 @@ def write_preview(
         return _no_posts_reason(settings, last)
     issue, since = found
     sub = sample_subscriber(settings, now)
-    posts = posts_for(sub, issue.posts) or issue.posts
-    rendered = render_issue(
-        settings,
-        template_env(settings),
-        issue,
-        posts,
-        since=since,
-        archive_url=settings.digest.issue_archive_url(issue.number),
-    )
+    rendered = _render_as(settings, issue, since, sub)
     secret = _preview_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
@@ -671,6 +663,21 @@ def write_preview(
     paths[1].write_text(text, encoding="utf-8")
     paths[2].write_bytes(eml)
     return Preview(issue.number, sub.email, *paths)
+
+
+def _render_as(
+    settings: Settings, issue: Issue, since: datetime | None, sub: Subscriber
+) -> RenderedIssue:
+    """``issue`` as ``sub`` gets it: their tag filter applied (every post when none match)."""
+    posts = posts_for(sub, issue.posts) or issue.posts
+    return render_issue(
+        settings,
+        template_env(settings),
+        issue,
+        posts,
+        since=since,
+        archive_url=settings.digest.issue_archive_url(issue.number),
+    )
 
 
 def _preview_secret(settings: Settings, environ: Mapping[str, str]) -> bytes:
@@ -710,15 +717,7 @@ def send_test(
     sub = existing or Subscriber(
         id=0, email=address, name="", tags=(), status="active", created=now
     )
-    posts = posts_for(sub, issue.posts) or issue.posts
-    rendered = render_issue(
-        settings,
-        template_env(settings),
-        issue,
-        posts,
-        since=since,
-        archive_url=settings.digest.issue_archive_url(issue.number),
-    )
+    rendered = _render_as(settings, issue, since, sub)
     secret, _warnings = load_site_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
     message = _template(settings, rendered, issue, test=True).build(sub, url)
