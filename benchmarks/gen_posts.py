@@ -452,9 +452,6 @@ MARKDOWN = {
         "markdown.extensions.tables": {},
         "markdown.extensions.toc": {"permalink": False},
         "markdown.extensions.footnotes": {},
-        "markdown.extensions.codehilite": {
-            "css_class": "highlight", "guess_lang": False, "noclasses": False,
-        },
         "markdown.extensions.sane_lists": {},
     },
     "output_format": "html5",
