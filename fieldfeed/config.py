@@ -316,6 +316,24 @@ def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
                 f"got {delivery.security!r}",
             )
         )
+    problems.extend(_digest_problems(built["digest"], shown, where))
+    if not 0 < delivery.port < 65536:
+        problems.append(
+            Problem(
+                shown,
+                where("delivery", "port"),
+                f"[delivery] port must be 1-65535, got {delivery.port}",
+            )
+        )
+    dkim = delivery.dkim
+    if any((dkim.domain, dkim.selector, dkim.key_file)) and not dkim.enabled:
+        problems.append(
+            Problem(
+                shown,
+                where("delivery.dkim"),
+                "[delivery.dkim] needs domain, selector and key_file together (or none of them)",
+            )
+        )
     if delivery.retry_base < 0 or delivery.retry_cap < delivery.retry_base:
         problems.append(
             Problem(
@@ -334,6 +352,41 @@ def parse_settings(text: str, root: Path, shown: str = CONFIG_NAME) -> Settings:
     if problems:
         raise ConfigError("\n".join(str(p) for p in problems))
     return Settings(root=root, **built)
+
+
+def _digest_problems(digest: DigestSettings, shown: str, where: Any) -> list[Problem]:
+    """[digest] values that would only fail later, at send time: caught when loading."""
+    from email.utils import parseaddr
+
+    from fieldfeed.errors import ConfigError
+    from fieldfeed.schedule import trigger  # APScheduler parses the cron expression
+
+    found: list[Problem] = []
+
+    def bad(key: str, message: str) -> None:
+        found.append(Problem(shown, where("digest", key), f"[digest] {message}"))
+
+    try:
+        trigger(digest.schedule)
+    except ConfigError as exc:
+        bad("schedule", str(exc).removeprefix("[digest] "))
+    sender = digest.sender
+    broken = "\r" in sender or "\n" in sender or "@" not in parseaddr(sender)[1]
+    if sender and broken:
+        bad("from", f"from must be an address such as 'Site <news@example.org>', got {sender!r}")
+    for key, value in (
+        ("unsubscribe_url", digest.unsubscribe_url),
+        ("archive_url", digest.archive_url),
+    ):
+        if value and not value.startswith(("https://", "http://")):
+            bad(key, f"{key} must start with https://, got {value!r}")
+    if digest.max_posts < 1:
+        bad("max_posts", "max_posts must be at least 1")
+    if digest.first_window_days < 1:
+        bad("first_window_days", "first_window_days must be at least 1")
+    if digest.grace_hours < 0:
+        bad("grace", "grace must not be negative")
+    return found
 
 
 def _build(

@@ -94,3 +94,56 @@ def test_demo_site_config_is_valid() -> None:
     root = Path(__file__).resolve().parent.parent
     s = load_settings(root)
     assert s.site.title
+
+
+def test_digest_and_delivery_values_are_checked_up_front(tmp_path: Path) -> None:
+    text = """\
+[site]
+title = "x"
+url = "https://example.org/"
+
+[digest]
+schedule = "every monday at 8"
+from = "news at example.org"
+unsubscribe_url = "example.org/u/"
+max_posts = 0
+
+[delivery]
+port = 70000
+
+[delivery.dkim]
+domain = "example.org"
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, tmp_path)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("fieldfeed.toml:6: [digest] schedule: expected 5 cron fields")
+    assert any(
+        line.startswith("fieldfeed.toml:7: [digest] from must be an address") for line in lines
+    )
+    assert (
+        "fieldfeed.toml:8: [digest] unsubscribe_url must start with https://, got 'example.org/u/'"
+        in lines
+    )
+    assert "fieldfeed.toml:9: [digest] max_posts must be at least 1" in lines
+    assert "fieldfeed.toml:12: [delivery] port must be 1-65535, got 70000" in lines
+    assert any(
+        line.startswith("fieldfeed.toml:14: [delivery.dkim] needs domain, selector")
+        for line in lines
+    )
+
+
+@pytest.mark.parametrize("expr", ["0 8 * * mon", "30 7 * * 1-5", "0 */6 * * *", "15 9 1 * *"])
+def test_valid_schedules_pass(tmp_path: Path, expr: str) -> None:
+    text = f'[site]\ntitle = "x"\nurl = "https://example.org/"\n[digest]\nschedule = "{expr}"\n'
+    assert parse_settings(text, tmp_path).digest.schedule == expr
+
+
+def test_an_impossible_cron_field_is_reported(tmp_path: Path) -> None:
+    text = (
+        '[site]\ntitle = "x"\nurl = "https://example.org/"\n[digest]\nschedule = "0 25 * * mon"\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"fieldfeed.toml:5: \[digest\] schedule '0 25 \* \* mon'"
+    ):
+        parse_settings(text, tmp_path)
