@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
-
 app = typer.Typer(
     help="Manage the mailing list (CSV columns: email, name, tags).",
     no_args_is_help=True,
