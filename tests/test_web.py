@@ -159,6 +159,26 @@ async def test_feeds_have_their_content_type_and_validators(
     assert r.content == (site.settings.output_dir / path.lstrip("/")).read_bytes()
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+READER_ACCEPT = "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/rss.xml", "/atom.xml", "/tags/go/rss.xml"])
+async def test_a_browser_gets_xml_so_the_stylesheet_applies(site: Site, path: str) -> None:
+    """Browsers show feed media types as plain text; application/xml runs feed.xsl."""
+    browser = await site.client.get(path, headers={"accept": BROWSER_ACCEPT})
+    reader = await site.client.get(path, headers={"accept": READER_ACCEPT})
+    curl = await site.client.get(path, headers={"accept": "*/*"})
+    assert browser.headers["content-type"] == "application/xml; charset=utf-8"
+    assert reader.headers["content-type"].startswith("application/")
+    assert reader.headers["content-type"] != browser.headers["content-type"]
+    assert curl.headers["content-type"] == reader.headers["content-type"]
+    assert browser.content == reader.content  # the same bytes, and so the same ETag
+    assert browser.headers["etag"] == reader.headers["etag"]
+    assert "Accept" in browser.headers["vary"]
+
+
 @pytest.mark.anyio
 async def test_conditional_get_gives_304(site: Site) -> None:
     r = await site.client.get("/rss.xml", headers={"accept-encoding": "identity"})
@@ -195,7 +215,7 @@ async def test_gzip_has_its_own_etag_and_revalidates(site: Site) -> None:
     r = await site.client.get("/rss.xml", headers={"accept-encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
-    assert r.headers["vary"] == "Accept-Encoding"
+    assert r.headers["vary"] == "Accept, Accept-Encoding"  # feeds: also by Accept (browsers)
     assert r.headers["etag"].endswith('-gz"')
     assert r.content == RSS  # httpx decodes
     r2 = await site.client.get(

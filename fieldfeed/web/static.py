@@ -160,11 +160,17 @@ class StaticFiles:
             request.headers.get("accept-encoding", "")
         )
         etag = record.etag[:-1] + '-gz"' if use_gzip else record.etag
+        media_type = record.content_type
+        vary = "Accept-Encoding"
+        if media_type.startswith(_XML_FEEDS):
+            vary = "Accept, Accept-Encoding"
+            if wants_page(request.headers.get("accept", "")):
+                media_type = "application/xml; charset=utf-8"
         headers = {
             "ETag": etag,
             "Last-Modified": record.last_modified,
             "Cache-Control": CACHE_CONTROL,
-            "Vary": "Accept-Encoding",
+            "Vary": vary,
             "X-Content-Type-Options": "nosniff",
         }
         if not_modified(request, etag, record.mtime):
@@ -174,8 +180,38 @@ class StaticFiles:
             headers["Content-Encoding"] = "gzip"
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(body))
-            return Response(status_code=200, headers=headers, media_type=record.content_type)
-        return Response(body, headers=headers, media_type=record.content_type)
+            return Response(status_code=200, headers=headers, media_type=media_type)
+        return Response(body, headers=headers, media_type=media_type)
+
+
+_XML_FEEDS = ("application/rss+xml", "application/atom+xml")
+
+
+def wants_page(accept: str) -> bool:
+    """Whether the client is a browser opening the feed as a page (Accept prefers text/html).
+
+    Browsers show application/rss+xml and application/atom+xml as plain text (or offer a
+    download) and never apply the feed's XSLT stylesheet; served as application/xml the same
+    bytes render as a readable page. Feed readers ask for feed types or */* and keep the
+    feed's own type.
+    """
+    best_html = best_feed = 0.0
+    for item in accept.split(","):
+        media, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.strip().lower()
+        if media in ("text/html", "application/xhtml+xml"):
+            best_html = max(best_html, q)
+        elif media in ("application/rss+xml", "application/atom+xml"):
+            best_feed = max(best_feed, q)
+    return best_html > 0 and best_html > best_feed
 
 
 def not_modified(request: Request, etag: str, mtime: float) -> bool:
