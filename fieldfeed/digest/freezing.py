@@ -1,0 +1,166 @@
+"""The next issue: planned from the posts and the store, then frozen in one transaction.
+
+Freezing writes the issue's posts, one rendering per distinct post subset (each subscriber's
+tag filter chooses theirs) and a ledger row per subscriber before the first message goes out.
+Every send, first or resumed, reads the frozen issue back, so a resumed send sends exactly what
+was started. Dry runs and previews plan the same issue without writing anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fieldfeed.config import Settings
+from fieldfeed.digest_render import RenderedIssue, render_issue
+from fieldfeed.issues import IssuePlan, plan_issue, posts_for
+from fieldfeed.message import MessageTemplate, default_list_id, message_id
+from fieldfeed.model import Issue, Post
+from fieldfeed.store import issues as store_issues
+from fieldfeed.store import ledger as store_ledger
+from fieldfeed.store import open_store
+from fieldfeed.store import subscribers as store_subs
+from fieldfeed.store.issues import Variant
+from fieldfeed.templating import template_env
+
+if TYPE_CHECKING:
+    from fieldfeed.content import SiteContent
+
+# The package's name, not this module's: `fieldfeed run -v` turns "fieldfeed.digest" up, and
+# log lines keep naming the digest as they did before the package was split.
+log = logging.getLogger("fieldfeed.digest")
+
+NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers add`)"
+#: Ledger rows read per query while sending.
+PAGE = 500
+
+
+def _plan(
+    settings: Settings, last: store_issues.IssueRow | None, posts: tuple[Post, ...], now: datetime
+) -> IssuePlan | None:
+    return plan_issue(
+        posts,
+        last_number=last.number if last else 0,
+        previous_cutoff=last.cutoff if last else None,
+        now=now,
+        max_posts=settings.digest.max_posts,
+        first_window_days=settings.digest.first_window_days,
+    )
+
+
+def _no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
+    if last is None:
+        return f"no posts in the last {settings.digest.first_window_days} days: no issue"
+    return f"no new posts since issue #{last.number}"
+
+
+def freeze_next_issue(
+    settings: Settings, engine: Engine, posts: tuple[Post, ...], now: datetime
+) -> tuple[int | None, str]:
+    """Freeze the next issue: posts, renderings and ledger rows, in one transaction.
+
+    Subscribers are read and their ledger rows written in pages, so memory stays flat however
+    long the list. Returns (issue number, "") or (None, why there is no issue). Call under the
+    site lock.
+    """
+    with engine.begin() as conn:
+        last = store_issues.last_issue(conn)
+        plan = _plan(settings, last, posts, now)
+        if plan is None:
+            return None, _no_posts_reason(settings, last)
+        if not store_subs.active_page(conn, after_id=0, limit=1):
+            # Freezing now would use the posts up on nobody; keep them for the first readers.
+            return None, NO_SUBSCRIBERS
+        issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
+        env = template_env(settings)
+        since = last.cutoff if last else None
+        variants: dict[tuple[str, ...], int] = {}
+
+        def variant_for(chosen: tuple[Post, ...]) -> int:
+            key = tuple(p.id for p in chosen)
+            if key not in variants:
+                rendered = render_issue(
+                    settings,
+                    env,
+                    issue,
+                    chosen,
+                    since=since,
+                    archive_url=settings.digest.issue_archive_url(issue.number),
+                )
+                number = variants[key] = len(variants)
+                variant = Variant(number, key, rendered_to_dict(rendered))
+                store_issues.insert_variant(conn, issue.number, variant)
+            return variants[key]
+
+        store_issues.insert_issue(conn, issue, ())
+        # The full issue first: most readers get it, and its template names the domain.
+        full = variant_for(issue.posts)
+        domain = _template(
+            settings, rendered_from_dict(_variant_dict(conn, issue, full)), issue
+        ).domain
+        rows = sendable = 0
+        after = 0
+        while page := store_subs.active_page(conn, after_id=after, limit=PAGE):
+            after = page[-1].id
+            new_rows = []
+            for sub in page:
+                chosen = posts_for(sub, issue.posts)
+                variant = variant_for(chosen) if chosen else None
+                mid = message_id(issue.number, sub.id, domain)
+                new_rows.append(store_ledger.NewDelivery(sub.id, sub.email, variant, mid))
+                sendable += variant is not None
+            rows += store_ledger.insert(conn, issue.number, new_rows, now)
+        if not sendable:
+            store_issues.complete(conn, issue.number, now)
+    log.info(
+        "froze issue #%d: %d posts, %d variants, %d rows",
+        issue.number,
+        len(issue.posts),
+        len(variants),
+        rows,
+    )
+    return issue.number, ""
+
+
+def _variant_dict(conn: Connection, issue: Issue, number: int) -> dict[str, Any]:
+    return store_issues.load_variant(conn, issue.number, number).rendered
+
+
+def rendered_to_dict(rendered: RenderedIssue) -> dict[str, Any]:
+    return {f.name: getattr(rendered, f.name) for f in dataclasses.fields(rendered)}
+
+
+def rendered_from_dict(data: Mapping[str, Any]) -> RenderedIssue:
+    values: dict[str, Any] = {
+        f.name: tuple(data[f.name]) if isinstance(data[f.name], list) else data[f.name]
+        for f in dataclasses.fields(RenderedIssue)
+    }
+    return RenderedIssue(**values)
+
+
+def _template(
+    settings: Settings, rendered: RenderedIssue, issue: Issue, *, test: bool = False
+) -> MessageTemplate:
+    return MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings), test=test)
+
+
+def _existing_store(settings: Settings) -> Engine | None:
+    """The store if it exists already (a dry run must not create a database)."""
+    url = sa.make_url(settings.database_url)
+    db = url.database or ""
+    if url.get_backend_name() == "sqlite" and db not in ("", ":memory:") and not Path(db).exists():
+        return None
+    return open_store(settings.database_url)
+
+
+def _load_content(settings: Settings, now: datetime) -> SiteContent:
+    from fieldfeed.content import load_content
+
+    return load_content(settings, now)

@@ -1,0 +1,197 @@
+"""Looking at the next issue before it goes out: a preview on disk, or a test send to one address.
+
+Neither freezes nor records anything: an interrupted issue is shown as it was frozen, else the
+issue that would be frozen now. A preview never creates the site secret; a test send uses the
+real one, since its unsubscribe link must work.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fieldfeed import tokens
+from fieldfeed.config import Settings
+from fieldfeed.digest.edge import envelope_sender, load_site_secret, send_policy, transport_factory
+from fieldfeed.digest.freezing import (
+    _existing_store,
+    _load_content,
+    _no_posts_reason,
+    _plan,
+    _template,
+)
+from fieldfeed.digest_render import RenderedIssue, personalize, render_issue, tag_filter_sentence
+from fieldfeed.errors import DeliveryError, FieldfeedError
+from fieldfeed.issues import posts_for
+from fieldfeed.model import Issue, Subscriber
+from fieldfeed.store import issues as store_issues
+from fieldfeed.store import subscribers as store_subs
+from fieldfeed.templating import template_env
+from fieldfeed.transports import TemporaryFailure
+
+if TYPE_CHECKING:
+    from fieldfeed.content import SiteContent
+
+#: Who a preview is addressed to when the site has no active subscriber yet.
+SAMPLE_READER = ("Sample Reader", "reader@example.org")
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Files written by :func:`write_preview`."""
+
+    issue: int
+    subscriber: str
+    html: Path
+    text: Path
+    eml: Path
+
+
+def _next_for_preview(
+    settings: Settings, now: datetime, content: SiteContent | None
+) -> tuple[Issue, datetime | None] | None:
+    """The open issue as frozen, else the one that would be frozen now; nothing is written."""
+    engine = _existing_store(settings)
+    last = None
+    if engine is not None:
+        with engine.connect() as conn:
+            unfinished = store_issues.open_issue(conn)
+            if unfinished is not None:
+                issue, _ = store_issues.load_issue(conn, unfinished.number)
+                return issue, store_issues.previous_cutoff(conn, unfinished.number)
+            last = store_issues.last_issue(conn)
+    content = content if content is not None else _load_content(settings, now)
+    plan = _plan(settings, last, content.posts, now)
+    if plan is None:
+        return None
+    issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
+    return issue, (last.cutoff if last else None)
+
+
+def sample_subscriber(settings: Settings, now: datetime) -> Subscriber:
+    """The first active subscriber, else a made-up "Sample Reader <reader@example.org>"."""
+    engine = _existing_store(settings)
+    if engine is not None:
+        with engine.connect() as conn:
+            first = store_subs.active_page(conn, after_id=0, limit=1)
+        if first:
+            return first[0]
+    name, email = SAMPLE_READER
+    return Subscriber(id=0, email=email, name=name, tags=(), status="active", created=now)
+
+
+def write_preview(
+    settings: Settings,
+    now: datetime,
+    content: SiteContent | None,
+    out_dir: Path,
+    *,
+    environ: Mapping[str, str] = os.environ,
+) -> Preview | str:
+    """Write the next issue as HTML, text and .eml for a sample subscriber; freezes nothing.
+
+    Returns the paths, or why there is no next issue.
+    """
+    found = _next_for_preview(settings, now, content)
+    if found is None:
+        engine = _existing_store(settings)
+        last = None
+        if engine is not None:
+            with engine.connect() as conn:
+                last = store_issues.last_issue(conn)
+        return _no_posts_reason(settings, last)
+    issue, since = found
+    sub = sample_subscriber(settings, now)
+    rendered = _render_as(settings, issue, since, sub)
+    secret = _preview_secret(settings, environ)
+    url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
+    tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
+    html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names))
+    eml = _template(settings, rendered, issue).build(sub, url)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"issue-{issue.number}"
+    paths = (stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml"))
+    paths[0].write_text(html, encoding="utf-8")
+    paths[1].write_text(text, encoding="utf-8")
+    paths[2].write_bytes(eml)
+    return Preview(issue.number, sub.email, *paths)
+
+
+def _render_as(
+    settings: Settings, issue: Issue, since: datetime | None, sub: Subscriber
+) -> RenderedIssue:
+    """``issue`` as ``sub`` gets it: their tag filter applied (every post when none match)."""
+    posts = posts_for(sub, issue.posts) or issue.posts
+    return render_issue(
+        settings,
+        template_env(settings),
+        issue,
+        posts,
+        since=since,
+        archive_url=settings.digest.issue_archive_url(issue.number),
+    )
+
+
+def _preview_secret(settings: Settings, environ: Mapping[str, str]) -> bytes:
+    """A preview needs a link that looks real, not a real key: never create the key file."""
+    try:
+        if environ.get(tokens.SECRET_ENV, "").strip():
+            return tokens.load_secret(environ)
+        path = settings.state_dir / "secret"
+        if path.exists():
+            return path.read_bytes().strip()
+    except (OSError, FieldfeedError):
+        pass
+    return b"preview-only-not-a-real-secret-0000000000"
+
+
+def send_test(
+    settings: Settings,
+    now: datetime,
+    content: SiteContent | None,
+    to: str,
+    *,
+    environ: Mapping[str, str] = os.environ,
+) -> str:
+    """Send the next issue to one address as "[TEST] ..."; nothing is recorded.
+
+    Returns a line for the user. Raises DeliveryError when it could not be delivered.
+    """
+    address = store_subs.normalize_email(to)
+    found = _next_for_preview(settings, now, content)
+    if found is None:
+        return f"nothing to test: {_no_posts_reason(settings, None)}"
+    issue, since = found
+    existing = None
+    engine = _existing_store(settings)
+    if engine is not None:
+        existing = store_subs.get(engine, address)
+    sub = existing or Subscriber(
+        id=0, email=address, name="", tags=(), status="active", created=now
+    )
+    rendered = _render_as(settings, issue, since, sub)
+    secret, _warnings = load_site_secret(settings, environ)
+    url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
+    message = _template(settings, rendered, issue, test=True).build(sub, url)
+    transport = transport_factory(settings, environ)()
+    policy = send_policy(settings)
+    try:
+        for tries in range(1, policy.max_attempts + 1):
+            try:
+                reply = transport.send(envelope_sender(settings), address, message)
+                return f"test copy of issue #{issue.number} sent to {address}: {reply}"
+            except TemporaryFailure as exc:
+                if tries == policy.max_attempts:
+                    raise DeliveryError(f"test send to {address}: {exc.reply}") from None
+                time.sleep(policy.backoff(tries))
+            except Exception as exc:
+                reply = getattr(exc, "reply", str(exc))
+                raise DeliveryError(f"test send to {address}: {reply}") from None
+    finally:
+        transport.close()
+    raise DeliveryError(f"test send to {address}: not sent")

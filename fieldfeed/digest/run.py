@@ -1,0 +1,307 @@
+"""The digest, start to end: pick the issue, freeze it, render once, send through the ledger.
+
+Read :func:`publish_digest` top to bottom for the whole run. An issue is frozen (its posts,
+one rendering per distinct post subset, and a ledger row per subscriber) in one transaction
+before the first message goes out, and every send, first or resumed, reads the frozen issue
+back, so a resumed send sends exactly what was started. Only one run per site sends at a time
+(:mod:`fieldfeed.lock`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fieldfeed import schedule, tokens
+from fieldfeed.config import Settings
+from fieldfeed.digest.edge import (
+    SendingEdge,
+    envelope_sender,
+    load_site_secret,
+    send_policy,
+    transport_factory,
+)
+from fieldfeed.digest.freezing import (
+    NO_SUBSCRIBERS,
+    PAGE,
+    _existing_store,
+    _load_content,
+    _no_posts_reason,
+    _plan,
+    _template,
+    freeze_next_issue,
+    rendered_from_dict,
+)
+from fieldfeed.digest.report import DigestReport
+from fieldfeed.errors import DeliveryError
+from fieldfeed.issues import posts_for
+from fieldfeed.lock import site_lock
+from fieldfeed.model import Subscriber
+from fieldfeed.sending import Job, MessageResult, send_all
+from fieldfeed.store import issues as store_issues
+from fieldfeed.store import ledger as store_ledger
+from fieldfeed.store import open_store
+from fieldfeed.store import subscribers as store_subs
+
+if TYPE_CHECKING:
+    from fieldfeed.content import SiteContent
+
+#: (messages done, total) after each message; the CLI draws a bar with it.
+ProgressCallback = Callable[[int, int], None]
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def publish_digest(
+    settings: Settings,
+    now: datetime,
+    content: SiteContent | None,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+    lock_wait: float = 0.0,
+    environ: Mapping[str, str] = os.environ,
+) -> DigestReport:
+    """Finish an interrupted issue, or send the next one if it is due (or ``force``).
+
+    ``content`` is the site's loaded content (loaded here if None and needed). ``dry_run``
+    reports what would be sent to whom and writes nothing. ``lock_wait``: seconds to wait for
+    another run of this site before LockedError. Raises FieldfeedError subclasses for what
+    stops the whole run (no secret, bad login, relay unreachable after retries: the issue
+    stays open and a rerun finishes it).
+    """
+    if dry_run:
+        return _dry_run(settings, now, content, force=force)
+    with site_lock(settings.state_dir, wait=lock_wait):
+        # Secret and credentials first: a missing one must stop the run before anything is
+        # frozen, not leave an open issue behind.
+        edge = SendingEdge(
+            *load_site_secret(settings, environ), transport_factory(settings, environ)
+        )
+        engine = open_store(settings.database_url)
+        with engine.connect() as conn:
+            unfinished = store_issues.open_issue(conn)
+            last = store_issues.last_issue(conn)
+        if unfinished is not None:
+            return send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
+        if not force:
+            not_due = _not_due(settings, last, now)
+            if not_due:
+                return DigestReport(None, not_due)
+        content = content if content is not None else _load_content(settings, now)
+        number, reason = freeze_next_issue(settings, engine, content.posts, now)
+        if number is None:
+            return DigestReport(None, reason)
+        return send_issue(settings, engine, number, now, progress, environ, edge)
+
+
+def send_digest(
+    settings: Settings,
+    now: datetime,
+    content: SiteContent | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    lock_wait: float = 0.0,
+    environ: Mapping[str, str] = os.environ,
+) -> DigestReport:
+    """``digest send``: finish an interrupted issue, else send the next one now."""
+    return publish_digest(
+        settings, now, content, force=True, progress=progress, lock_wait=lock_wait, environ=environ
+    )
+
+
+def _not_due(settings: Settings, last: store_issues.IssueRow | None, now: datetime) -> str:
+    """ "" when a digest is due, else why not."""
+    tz = settings.site.tz
+    if schedule.is_due(settings.digest.schedule, tz, last.created if last else None, now):
+        return ""
+    assert last is not None
+    nxt = schedule.next_run(settings.digest.schedule, tz, last.created)
+    went = schedule.describe(last.created.astimezone(tz))
+    return f"not due until {schedule.describe(nxt)} (issue #{last.number} went out {went})"
+
+
+def _dry_run(
+    settings: Settings, now: datetime, content: SiteContent | None, *, force: bool
+) -> DigestReport:
+    """What a real run would send, to whom. Opens no lock and writes nothing (no new DB)."""
+    engine = _existing_store(settings)
+    subscribers: list[Subscriber] = []
+    last = unfinished = None
+    if engine is not None:
+        with engine.connect() as conn:
+            unfinished = store_issues.open_issue(conn)
+            last = store_issues.last_issue(conn)
+            subscribers = store_subs.active(conn)
+            if unfinished is not None:
+                left = store_ledger.unfinished(conn, unfinished.number)
+                addresses = tuple(d.email for d in left)
+                return DigestReport(
+                    unfinished.number,
+                    f"would finish issue #{unfinished.number}: {len(left)} recipient(s) left",
+                    dry_run=True,
+                    resumed=True,
+                    would_send=len(left),
+                    sample=addresses[:5],
+                )
+    if not force:
+        not_due = _not_due(settings, last, now)
+        if not_due:
+            return DigestReport(None, not_due, dry_run=True)
+    content = content if content is not None else _load_content(settings, now)
+    plan = _plan(settings, last, content.posts, now)
+    if plan is None:
+        return DigestReport(None, _no_posts_reason(settings, last), dry_run=True)
+    if not subscribers:
+        return DigestReport(None, NO_SUBSCRIBERS, dry_run=True)
+    receiving = [s.email for s in subscribers if posts_for(s, plan.posts)]
+    return DigestReport(
+        plan.number,
+        f"would send issue #{plan.number} ({len(plan.posts)} post(s)) to "
+        f"{len(receiving)} subscriber(s)",
+        dry_run=True,
+        would_send=len(receiving),
+        skipped=len(subscribers) - len(receiving),
+        sample=tuple(receiving[:5]),
+    )
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def send_issue(
+    settings: Settings,
+    engine: Engine,
+    number: int,
+    now: datetime,
+    progress: ProgressCallback | None,
+    environ: Mapping[str, str],
+    edge: SendingEdge | None = None,
+) -> DigestReport:
+    """Send every unfinished ledger row of a frozen issue. Call under the site lock."""
+    if edge is None:
+        edge = SendingEdge(
+            *load_site_secret(settings, environ), transport_factory(settings, environ)
+        )
+    secret, warnings = edge.secret, edge.warnings
+    started = time.monotonic()
+    clock = _clock(now, started)
+    with engine.connect() as conn:
+        issue, variants = store_issues.load_issue(conn, number)
+        before = store_ledger.counts(conn, number)
+        tried = store_ledger.attempted(conn, number)
+    total = before.get("pending", 0) + before.get("sending", 0)
+    resumed = tried or any(before.get(s, 0) for s in ("sending", "sent", "failed"))
+    templates = {
+        n: _template(settings, rendered_from_dict(v.rendered), issue) for n, v in variants.items()
+    }
+    base = settings.digest.unsubscribe_url
+    in_flight: list[str] = []
+
+    def build(job: Job) -> bytes:
+        variant = job.delivery.variant
+        assert variant is not None
+        url = tokens.unsubscribe_link(base, secret, job.subscriber.id)
+        return templates[variant].build(job.subscriber, url)
+
+    done = 0
+
+    def on_result(_result: MessageResult) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    outcome = send_all(
+        _jobs(engine, number, clock, in_flight),
+        build=build,
+        connect=edge.connect,
+        ledger=store_ledger.Ledger(engine),
+        envelope_from=envelope_sender(settings),
+        policy=send_policy(settings),
+        clock=clock,
+        on_result=on_result,
+    )
+    with engine.begin() as conn:
+        store_ledger.reset_bounces(conn, number)
+        after = store_ledger.counts(conn, number)
+        left = after.get("pending", 0) + after.get("sending", 0)
+        if left == 0:
+            store_issues.complete(conn, number, clock())
+    failed_addresses = {r.delivery.email for r in outcome.failed}
+    report = DigestReport(
+        issue=number,
+        reason=outcome.stopped or "",
+        sent=outcome.sent,
+        failed=tuple((r.delivery.email, r.reply) for r in outcome.failed),
+        retried=outcome.retried,
+        skipped=after.get("skipped", 0),
+        in_flight_duplicates=tuple(a for a in in_flight if a not in failed_addresses),
+        bounced=outcome.bounced,
+        resumed=resumed,
+        left=left,
+        seconds=outcome.seconds,
+        warnings=warnings,
+    )
+    if outcome.stopped:
+        raise DeliveryError(
+            "\n".join(report.summary_lines())
+            + f"\nthe relay could not be reached ({outcome.stopped}); issue #{number} stays open"
+        )
+    return report
+
+
+def _jobs(
+    engine: Engine, number: int, clock: Callable[[], datetime], in_flight: list[str]
+) -> Iterator[Job]:
+    """The issue's unfinished rows with their subscribers, read in pages (flat memory).
+
+    Rows found in ``sending`` were in flight when an earlier run died: they are sent again
+    (same Message-ID) and their addresses collected in ``in_flight`` for the summary. Someone
+    who left or bounced after the freeze is skipped.
+    """
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            rows = store_ledger.unfinished(conn, number, after_id=after, limit=PAGE)
+            people = {s.id: s for s in _subscribers(conn, [r.subscriber for r in rows])}
+        if not rows:
+            return
+        after = rows[-1].id
+        gone: list[tuple[int, str]] = []
+        for row in rows:
+            sub = people.get(row.subscriber)
+            if sub is None or sub.status != "active" or row.variant is None:
+                gone.append((row.id, f"subscriber {sub.status if sub else 'deleted'} since freeze"))
+                continue
+            if row.status == "sending":
+                in_flight.append(row.email)
+            yield Job(row, sub)
+        if gone:
+            with engine.begin() as conn:
+                for row_id, why in gone:
+                    store_ledger.skip(conn, row_id, why, clock())
+
+
+def _subscribers(conn: Connection, ids: list[int]) -> list[Subscriber]:
+    from fieldfeed.store.schema import subscribers as t
+
+    found: list[Subscriber] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in conn.execute(sa.select(t).where(t.c.id.in_(chunk))):
+            found.append(store_subs._to_model(row))
+    return found
+
+
+def _clock(now: datetime, started: float) -> Callable[[], datetime]:
+    """Ledger timestamps: ``now`` plus elapsed monotonic time (no second wall-clock read)."""
+    return lambda: now + timedelta(seconds=time.monotonic() - started)
