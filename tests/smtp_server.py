@@ -99,18 +99,42 @@ class _Handler:
         return f"250 2.0.0 queued as {number}"
 
 
+class _Authenticator:
+    """Accepts exactly one user and password (aiosmtpd's authenticator protocol)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == self.user
+            and data.password == self.password
+        )
+        return AuthResult(success=ok, handled=False)
+
+
 class SMTPTestServer:
     """``with SMTPTestServer() as server:`` then point the site at ``server.port``."""
 
-    def __init__(self, *, lifetime: float = 120.0) -> None:
+    def __init__(self, *, lifetime: float = 120.0, auth: tuple[str, str] | None = None) -> None:
+        """``auth``: require AUTH with this (user, password); plain text is allowed without
+        TLS because the server only ever listens on loopback."""
         self.host = "127.0.0.1"
         self.port = free_port()
         self.lock = threading.Lock()
         self.faults = _Faults()
         self.messages: list[Received] = []
         self.data_commands = 0
+        extra: dict[str, Any] = {}
+        if auth is not None:
+            # AUTH offered without TLS: loopback only. (Not auth_required: aiosmtpd warns on
+            # that combination, and our client logs in whenever a username is set anyway.)
+            extra = {"authenticator": _Authenticator(*auth), "auth_require_tls": False}
         self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10
+            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **extra
         )
         self._lifetime = lifetime
         self._timer: threading.Timer | None = None
