@@ -1,8 +1,9 @@
 """Content loading: every post file under ``content/`` to validated, rendered Post records.
 
-``load_content`` is the IO wrapper (walk, read, cache, process pool); ``parse_post`` is the
-pure per-file step and ``assemble`` the pure whole-site step (collisions, tag names, order).
-Every problem in every file is collected before anything fails.
+``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps live in
+:mod:`fieldfeed.posts`: ``parse_post`` per file and ``assemble`` for the whole site (collisions,
+tag names, order). They are re-exported here. Every problem in every file is collected before
+anything fails.
 
 Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
 cache's body store instead of its HTML, and ``Post.html`` reads the body on access (see
@@ -18,47 +19,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import multiprocessing
 import os
-import posixpath
-import re
-import sys
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote, urljoin
-from zoneinfo import ZoneInfo
-
-import markdown
-import yaml
 
 from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, display_path
-from fieldfeed.frontmatter import (
-    FrontMatterError,
-    Report,
-    describe,
-    meta_datetime,
-    meta_string,
-    parse_front_matter,
-)
-from fieldfeed.model import Post, Tag
-from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
-from fieldfeed.text import (
-    html_to_text,
-    read_minutes,
-    slugify,
-    strip_control_chars,
-    summarize,
-    word_count,
+from fieldfeed.posts import (
+    ParsedFile,
+    ParseOptions,
+    SiteContent,
+    _failed,
+    assemble,
+    parse_post,
 )
 
 __all__ = [
@@ -74,357 +53,6 @@ __all__ = [
 POST_SUFFIXES = (".md", ".markdown")
 #: Cold builds with more cache misses than this render in a process pool.
 POOL_THRESHOLD = 50
-
-
-@dataclass(frozen=True, slots=True)
-class SiteContent:
-    """The site's posts, ready for feeds and digests."""
-
-    #: Published posts only (not draft, not future), newest first (date desc, then slug).
-    posts: tuple[Post, ...]
-    #: Problems that do not stop a build (e.g. control characters stripped), naming the file.
-    warnings: tuple[Problem, ...]
-    #: Source files read.
-    files: int
-    drafts: int
-    future: int
-    #: Posts rendered this run (cache misses); the rest came from the build cache.
-    rendered: int
-    #: Non-post files under the content folder (images, attachments), relative to the site
-    #: root; published beside the feeds at their path inside the content folder.
-    assets: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ParseOptions:
-    """The settings that shape a rendered post (and so key the build cache)."""
-
-    site_url: str
-    post_path: str
-    timezone: str
-    summary_chars: int
-    words_per_minute: int
-    #: The content folder relative to the site root, POSIX, with a trailing "/".
-    content_prefix: str = "content/"
-    #: Every non-post file under the content folder (sorted, relative to the site root):
-    #: a relative link or image naming one of them resolves to its published URL.
-    assets: tuple[str, ...] = ()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, assets: tuple[str, ...] = ()) -> ParseOptions:
-        return cls(
-            site_url=settings.site.url,
-            post_path=settings.site.post_path,
-            timezone=settings.site.timezone,
-            summary_chars=settings.content.summary_chars,
-            words_per_minute=settings.content.words_per_minute,
-            content_prefix=display_path(settings.content_dir, settings.root).rstrip("/") + "/",
-            assets=assets,
-        )
-
-    def asset_resolver(self, source: str) -> AssetResolver | None:
-        """Resolve relative URLs in ``source`` to published assets beside it (see assets)."""
-        if not self.assets:
-            return None
-        known = _asset_set(self.assets)
-        folder = posixpath.dirname(source)
-        prefix = self.content_prefix
-
-        def resolve(value: str) -> str | None:
-            path, sep, rest = value.partition("#")
-            path, qsep, query = path.partition("?")
-            if not path:
-                return None
-            target = posixpath.normpath(posixpath.join(folder, unquote(path)))
-            if target not in known or not target.startswith(prefix):
-                return None
-            tail = (qsep + query if qsep else "") + (sep + rest if sep else "")
-            return self.site_url + quote(target[len(prefix) :]) + tail
-
-        return resolve
-
-    def fingerprint(self) -> bytes:
-        """These settings plus everything else that shapes a cached post: the renderer's
-        version and dependencies, and the source of the modules that build Post records (a
-        new field on Post must never meet a cached Post pickled without it)."""
-        parts = (
-            *dataclasses.astuple(self),
-            RENDERER_VERSION,
-            markdown.__version__,
-            yaml.__version__,
-            _code_digest(),
-        )
-        return repr(parts).encode("utf-8")
-
-
-@functools.lru_cache(maxsize=4)
-def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(assets)
-
-
-@functools.cache
-def _code_digest() -> str:
-    from fieldfeed import buildcache, frontmatter, model, render, text
-
-    h = hashlib.sha256()
-    for module in (buildcache, frontmatter, model, render, text, sys.modules[__name__]):
-        if module.__file__:
-            h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    """One file's result: a post (when it has no errors) and its problems and warnings."""
-
-    source: str
-    post: Post | None
-    problems: tuple[Problem, ...]
-    #: Lines of the ``slug`` and ``id`` keys (or of the front matter), for collision messages.
-    slug_line: int = 0
-    id_line: int = 0
-
-
-# --- the pure per-file step ----------------------------------------------------------------
-
-_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
-
-
-# Jekyll/Hugo style: "2024-05-01 18:15:32 +0530", "2024-05-01 18:15", "2024-05-01T18:15 UTC".
-def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
-    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        bad = raw[exc.start]
-        return _failed(source, line, f"not valid UTF-8 (byte 0x{bad:02x} at column {column})")
-    problems: list[Problem] = []
-    text, removed = strip_control_chars(text)
-    if removed:
-        problems.append(
-            Problem(source, 0, f"removed {removed} XML-invalid control character(s)", warning=True)
-        )
-    try:
-        fm = parse_front_matter(text)
-    except FrontMatterError as exc:
-        return _failed(source, exc.line, exc.message, problems)
-
-    meta, lines = fm.meta, fm.key_lines
-    tz = _zone(options.timezone)
-
-    def error(key: str | None, message: str) -> None:
-        line = lines.get(key, fm.start_line) if key else fm.start_line
-        problems.append(Problem(source, line, f"{key}: {message}" if key else message))
-
-    title = meta_string(meta, "title", error)
-    if meta.get("title") is None:
-        error("title", "required")
-    elif title is not None and not title.strip():
-        error("title", "must not be empty")
-        title = None
-
-    name = source.rsplit("/", 1)[-1]
-    stem = name.rsplit(".", 1)[0]
-    if stem in ("index", "_index") and "/" in source:
-        stem = source.rsplit("/", 2)[-2]  # page bundle: content/posts/<slug>/index.md
-    prefixed = _DATE_PREFIX.match(stem)
-    posted: datetime | None = None
-    if meta.get("date") is not None:
-        posted = meta_datetime(meta["date"], tz, "date", error)
-    elif prefixed:
-        try:
-            y, m, d = (int(g) for g in prefixed.groups()[:3])
-            posted = datetime(y, m, d, tzinfo=tz)
-        except ValueError:
-            error(None, f"date: the file name's date prefix {stem[:10]!r} is not a valid date")
-    else:
-        error("date", "required (or start the file name with YYYY-MM-DD-)")
-    updated = posted
-    if meta.get("updated") is not None:
-        updated = meta_datetime(meta["updated"], tz, "updated", error)
-
-    tags = _tags(meta.get("tags"), error)
-    summary_raw = meta_string(meta, "summary", error)
-    author = meta_string(meta, "author", error)
-    slug_raw = meta_string(meta, "slug", error)
-    id_raw = meta_string(meta, "id", error)
-    image_raw = meta_string(meta, "image", error)
-    draft = meta.get("draft", False)
-    if draft is None:
-        draft = False
-    if not isinstance(draft, bool):
-        error("draft", f"expected true or false, got {draft!r}")
-        draft = False
-
-    if any(not p.warning for p in problems) or title is None or posted is None:
-        return ParsedFile(source, None, tuple(problems))
-
-    slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
-    if slug is None:
-        slug = slugify(prefixed.group(4) if prefixed else stem)
-    url = options.site_url + options.post_path.format(slug=slug)
-    assets = options.asset_resolver(source)
-    rendered = render_markdown(fm.body, url, assets)
-    plain = rendered.text
-    summary = ""
-    if summary_raw is not None and summary_raw.strip():
-        summary = _flatten(render_markdown(summary_raw, url).text)
-    elif rendered.teaser is not None:
-        summary = _flatten(html_to_text(rendered.teaser))
-    if not summary:  # no summary key and no marker, or a marker with nothing before it
-        summary = summarize(plain, options.summary_chars)
-    words = word_count(plain)
-    post = Post(
-        source=source,
-        slug=slug,
-        title=title.strip(),
-        date=posted,
-        updated=updated or posted,
-        tags=tags,
-        summary=summary,
-        html=rendered.html,
-        url=url,
-        id=id_raw.strip() if id_raw and id_raw.strip() else url,
-        author=(author.strip() or None) if author is not None else None,
-        image=_image_url(image_raw, url, assets),
-        draft=draft,
-        word_count=words,
-        read_minutes=read_minutes(words, options.words_per_minute),
-    )
-    return ParsedFile(
-        source,
-        post,
-        tuple(problems),
-        slug_line=lines.get("slug", fm.start_line),
-        id_line=lines.get("id", lines.get("slug", fm.start_line)),
-    )
-
-
-def _image_url(raw: str | None, url: str, assets: AssetResolver | None) -> str | None:
-    """The ``image`` key as an absolute URL: a file beside the post, else against the post."""
-    if not raw or not raw.strip():
-        return None
-    value = raw.strip()
-    found = assets(value) if assets is not None and "://" not in value else None
-    return found or urljoin(url, value)
-
-
-def _failed(
-    source: str, line: int, message: str, earlier: list[Problem] | None = None
-) -> ParsedFile:
-    return ParsedFile(source, None, (*(earlier or ()), Problem(source, line, message)))
-
-
-@functools.cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _flatten(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        names = value.split(",")
-    elif isinstance(value, list) and all(
-        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
-    ):
-        names = [str(v) for v in value]
-    else:
-        if isinstance(value, list):
-            bad = next(
-                v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)
-            )
-            kind = f"a list containing {describe(bad)}"
-        else:
-            kind = describe(value)
-        error("tags", f"expected a list or a comma-separated string, got {kind}")
-        return ()
-    seen: dict[str, Tag] = {}
-    for raw_name in names:
-        name = " ".join(raw_name.split())
-        if name:
-            slug = slugify(name)
-            seen.setdefault(slug, Tag(name=name, slug=slug))
-    return tuple(seen.values())
-
-
-# --- the pure whole-site step --------------------------------------------------------------
-
-
-def assemble(
-    parsed: list[ParsedFile], now: datetime, rendered: int = 0
-) -> tuple[SiteContent, tuple[Problem, ...]]:
-    """Cross-file rules: one slug and one id per post, one display name per tag, the order.
-
-    Returns the content and the errors (sorted by path, then line); warnings are in the
-    content. Drafts and future posts are checked like the rest, then left out.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    errors = [p for f in parsed for p in f.problems if not p.warning]
-    warnings = [p for f in parsed for p in f.problems if p.warning]
-    good = [f for f in parsed if f.post is not None]
-
-    by_slug: dict[str, list[ParsedFile]] = defaultdict(list)
-    for f in good:
-        assert f.post is not None
-        by_slug[f.post.slug].append(f)
-    for slug, group in by_slug.items():
-        for f in group if len(group) > 1 else ():
-            others = ", ".join(g.source for g in group if g is not f)
-            errors.append(
-                Problem(f.source, f.slug_line, f"slug: {slug!r} is also used by {others}")
-            )
-    # Explicit ids and permalinks share one space: an id equal to another post's URL collides.
-    by_id: dict[str, list[ParsedFile]] = defaultdict(list)
-    for f in good:
-        assert f.post is not None
-        by_id[f.post.id].append(f)
-        if f.post.id != f.post.url:
-            by_id[f.post.url].append(f)
-    for post_id, group in by_id.items():
-        slugs = {g.post.slug for g in group if g.post is not None}
-        if len(group) < 2 or len(slugs) == 1:
-            continue  # no collision, or one already reported as a slug collision
-        for f in group:
-            others = ", ".join(g.source for g in group if g is not f)
-            errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
-
-    posts = [f.post for f in good if f.post is not None]
-    drafts = sum(1 for p in posts if p.draft)
-    future = sum(1 for p in posts if not p.draft and p.date > now)
-    published = [p for p in posts if not p.draft and p.date <= now]
-    # A tag's display name is the spelling of the oldest published post that uses it.
-    names: dict[str, str] = {}
-    for post in sorted(published, key=lambda p: (p.date, p.slug)):
-        for tag in post.tags:
-            names.setdefault(tag.slug, tag.name)
-    published = [
-        p
-        if all(names[t.slug] == t.name for t in p.tags)
-        else dataclasses.replace(p, tags=tuple(Tag(names[t.slug], t.slug) for t in p.tags))
-        for p in published
-    ]
-    published.sort(key=lambda p: p.slug)
-    published.sort(key=lambda p: p.date, reverse=True)
-    content = SiteContent(
-        posts=tuple(published),
-        warnings=tuple(sorted(warnings, key=lambda p: (p.path, p.line))),
-        files=len(parsed),
-        drafts=drafts,
-        future=future,
-        rendered=rendered,
-    )
-    return content, tuple(sorted(errors, key=lambda p: (p.path, p.line, p.message)))
-
-
-# --- IO: walking, reading, caching, parallel rendering -------------------------------------
 
 
 def find_post_files(content_dir: Path) -> list[Path]:
