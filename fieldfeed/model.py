@@ -7,6 +7,7 @@ the feed builders, the digest and the cache without anyone changing it under the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -180,3 +181,7 @@ class Issue:
     created: datetime
     #: Newest first, as rendered when the issue was frozen.
     posts: tuple[Post, ...]
+
+
+#: Called as (done, total) while a digest is being sent (a progress bar, a log line).
+ProgressCallback = Callable[[int, int], None]

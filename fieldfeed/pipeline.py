@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +17,11 @@ from typing import TYPE_CHECKING
 from fieldfeed.config import Settings
 from fieldfeed.content import SiteContent, load_content
 from fieldfeed.feeds import FeedFile, build_feeds, feeds_fingerprint
+from fieldfeed.model import ProgressCallback
 from fieldfeed.outputs import WriteReport, published_files, write_outputs
 
 if TYPE_CHECKING:
     from fieldfeed.digest import DigestReport
-
-#: Called as (done, total) while a digest is being sent.
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from fieldfeed.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from fieldfeed.pipeline import ProgressCallback
+    from fieldfeed.model import ProgressCallback
 
 app = typer.Typer(
     help="Preview and send the email digest.",

@@ -19,6 +19,7 @@ from fieldfeed.cli.common import (
     settings_for,
 )
 from fieldfeed.errors import UsageError
+from fieldfeed.model import ProgressCallback
 from fieldfeed.scaffold import create_site
 
 
@@ -155,7 +156,7 @@ def _written(console: Console, report: pipeline.BuildReport) -> None:
         console.detail(f"  removed {path}")
 
 
-def _progress_printer() -> pipeline.ProgressCallback:
+def _progress_printer() -> ProgressCallback:
     """A one-line progress indicator on stderr, redrawn in place."""
 
     def show(done: int, total: int) -> None:

@@ -37,8 +37,9 @@ from fieldfeed.digest.preview import (
     write_preview,
 )
 from fieldfeed.digest.report import DigestReport
-from fieldfeed.digest.run import ProgressCallback, publish_digest, send_digest, send_issue
 from fieldfeed.digest.run import _jobs as _jobs
+from fieldfeed.digest.run import publish_digest, send_digest, send_issue
+from fieldfeed.model import ProgressCallback
 
 __all__ = [
     "NO_SUBSCRIBERS",

@@ -30,11 +30,6 @@ class SendingEdge:
     connect: Callable[[], Transport] = dataclasses.field(repr=False)
 
 
-def _domain(settings: Settings) -> str:
-    address = parseaddr(settings.digest.sender)[1] or settings.site.email
-    return address.rpartition("@")[2] or "localhost"
-
-
 def envelope_sender(settings: Settings) -> str:
     """The SMTP MAIL FROM (where bounces go): the address of ``[digest] from``."""
     return parseaddr(settings.digest.sender)[1] or settings.site.email

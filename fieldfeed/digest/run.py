@@ -42,7 +42,7 @@ from fieldfeed.digest.report import DigestReport
 from fieldfeed.errors import DeliveryError
 from fieldfeed.issues import posts_for
 from fieldfeed.lock import site_lock
-from fieldfeed.model import Subscriber
+from fieldfeed.model import ProgressCallback, Subscriber
 from fieldfeed.sending import Job, MessageResult, send_all
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
@@ -51,9 +51,6 @@ from fieldfeed.store import subscribers as store_subs
 
 if TYPE_CHECKING:
     from fieldfeed.content import SiteContent
-
-#: (messages done, total) after each message; the CLI draws a bar with it.
-ProgressCallback = Callable[[int, int], None]
 
 
 # --- the run -------------------------------------------------------------------------------
