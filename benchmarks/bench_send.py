@@ -413,9 +413,10 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sink", choices=["minimal", "aiosmtpd"])
-    parser.add_argument("--memory-child", type=int)
-    parser.add_argument("--work", type=Path)
+    # Internal: the script re-runs itself as the sink process and the memory child.
+    parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_sink(args.sink)

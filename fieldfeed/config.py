@@ -108,7 +108,7 @@ class DeliverySettings:
     username: str = ""
     password_env: str = "FIELDFEED_SMTP_PASSWORD"  # noqa: S105 (a variable's name, not a secret)
     timeout: float = 30.0
-    concurrency: int = 1
+    concurrency: int = 2  #: parallel connections; a crash may resend at most this many
     rate_limit: float = 0.0  #: messages per second; 0 means unlimited
     max_attempts: int = 5
     #: Seconds before the first retry of a 4xx or dropped connection; doubles each attempt.
