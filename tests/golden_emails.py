@@ -1,4 +1,4 @@
-"""A fixed digest issue and its golden email files (HTML, text, raw .eml).
+"""A fixed digest issue and its golden email files: HTML, text and the raw message (.rfc822).
 
 ``python tests/golden_emails.py`` regenerates tests/golden/emails/ (via regen_golden's
 machinery); ``build_emails_golden`` is the target function regen_golden.TARGETS can import.
@@ -158,7 +158,7 @@ def build_emails_golden() -> dict[str, bytes]:
     return {
         "issue-7.html": html.encode("utf-8"),
         "issue-7.txt": text.encode("utf-8"),
-        "issue-7.eml": template.build(subscriber, url),
+        "issue-7.rfc822": template.build(subscriber, url),
     }
 
 
