@@ -147,6 +147,14 @@ def test_quiet_prints_nothing_on_success(site: Path) -> None:
     assert out == ""
 
 
+def test_version() -> None:
+    from fieldfeed import __version__
+
+    code, out, _ = invoke("--version")
+    assert code == 0
+    assert out == f"fieldfeed {__version__}\n"
+
+
 @pytest.mark.parametrize("command", ["init", "check", "build", "publish"])
 def test_every_command_has_help(command: str) -> None:
     code, out, _ = invoke(command, "--help")

@@ -26,6 +26,30 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from fieldfeed import __version__
+
+        typer.echo(f"fieldfeed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Show fieldfeed's version and exit.",
+        is_eager=True,
+        callback=_show_version,
+        metavar="",
+    ),
+) -> None:
+    """Turn a folder of Markdown posts into RSS, Atom and JSON feeds and email digests."""
+
+
 site.register(app)
 app.add_typer(digest_cli.app, name="digest")
 app.add_typer(subscribers_cli.app, name="subscribers")
