@@ -22,6 +22,7 @@ from premailer import Premailer
 
 from fieldfeed.config import Settings
 from fieldfeed.model import Issue, Post, Subscriber
+from fieldfeed.templating import render_error
 
 #: Inlined HTML above this many bytes (UTF-8) collapses later posts to title links. Gmail clips
 #: at about 102 KB; the gap leaves room for the per-recipient values substituted afterwards.
@@ -78,6 +79,33 @@ def render_issue(
     """
     if not posts:
         raise ValueError("an issue needs at least one post to render")
+    try:
+        return _render(settings, env, issue, posts, archive_url, since)
+    except jinja2.TemplateError as exc:  # a site's override with a typo: say where
+        raise render_error(settings, exc, HTML_TEMPLATE, TEXT_TEMPLATE) from None
+
+
+def trial_render(
+    settings: Settings, env: jinja2.Environment, posts: Sequence[Post], now: datetime
+) -> None:
+    """Render a sample issue of the newest posts and discard it.
+
+    A site template that compiles but fails to render (an undefined variable: templates use
+    StrictUndefined) then fails ``check`` and ``publish`` before anything is written or sent.
+    """
+    sample = tuple(posts[: settings.digest.max_posts])
+    if sample:
+        render_issue(settings, env, Issue(number=0, cutoff=now, created=now, posts=sample), sample)
+
+
+def _render(
+    settings: Settings,
+    env: jinja2.Environment,
+    issue: Issue,
+    posts: Sequence[Post],
+    archive_url: str | None,
+    since: datetime | None,
+) -> RenderedIssue:
     subject = format_subject(settings, issue, posts)
     html_template = env.get_template(HTML_TEMPLATE)
     text_template = env.get_template(TEXT_TEMPLATE)

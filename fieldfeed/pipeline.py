@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,12 +60,18 @@ class BuildReport:
 
 
 def check(settings: Settings, now: datetime) -> BuildReport:
-    """Validate everything a build would touch, writing nothing. Raises ContentError."""
-    return build(settings, now, dry_run=True)
+    """Validate everything a publish would touch (posts, feeds, the digest's templates),
+    writing nothing. Raises ContentError or TemplateProblem."""
+    return build(settings, now, dry_run=True, verify=_digest_templates(settings, now))
 
 
 def build(
-    settings: Settings, now: datetime, *, jobs: int | None = None, dry_run: bool = False
+    settings: Settings,
+    now: datetime,
+    *,
+    jobs: int | None = None,
+    dry_run: bool = False,
+    verify: Callable[[SiteContent], None] | None = None,
 ) -> BuildReport:
     """Load every post and write the feeds atomically.
 
@@ -74,6 +81,8 @@ def build(
     """
     start = time.perf_counter()
     content = load_content(settings, now, jobs=jobs)
+    if verify is not None:  # e.g. the digest's templates: fail before any output is touched
+        verify(content)
     fingerprint = outputs_fingerprint(settings, content)
     stamp = settings.state_dir / "outputs.fingerprint"
     if not dry_run and _read_text(stamp) == fingerprint:
@@ -129,9 +138,11 @@ def publish(
 ) -> PublishReport:
     """Build the feeds, then send the digest when it is due (or when forced).
 
-    Feeds go out first: a digest links to posts whose feeds should already be live.
+    Feeds go out first: a digest links to posts whose feeds should already be live. A digest
+    template that does not compile stops the run before anything is written.
     """
-    report = build(settings, now, dry_run=dry_run)
+    verify = None if skip_digest else _digest_templates(settings, now)
+    report = build(settings, now, dry_run=dry_run, verify=verify)
     if skip_digest:
         return PublishReport(report, None)
     from fieldfeed.digest import publish_digest
@@ -140,6 +151,19 @@ def publish(
         settings, now, report.content, force=force_digest, dry_run=dry_run, progress=progress
     )
     return PublishReport(report, digest)
+
+
+def _digest_templates(settings: Settings, now: datetime) -> Callable[[SiteContent], None]:
+    """Compile every template, then render a sample issue: raises TemplateProblem."""
+
+    def verify(content: SiteContent) -> None:
+        from fieldfeed.digest_render import trial_render  # jinja2/premailer: digest runs only
+        from fieldfeed.templating import ensure_templates, template_env
+
+        ensure_templates(settings)
+        trial_render(settings, template_env(settings), content.posts, now)
+
+    return verify
 
 
 def read_assets(

@@ -13,6 +13,12 @@ from pathlib import Path
 import jinja2
 
 from fieldfeed.config import Settings
+from fieldfeed.errors import FieldfeedError, Problem, display_path
+
+
+class TemplateProblem(FieldfeedError):
+    """A site's template does not compile or fails to render; nothing was sent."""
+
 
 #: The templates shipped with fieldfeed, used when the site has no file of that name.
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -71,3 +77,55 @@ def template_env(settings: Settings) -> jinja2.Environment:
     env.filters["human_date"] = human_date
     env.filters["short_date"] = short_date
     return env
+
+
+def check_templates(settings: Settings) -> tuple[Problem, ...]:
+    """Compile every template the site would use (its own and the defaults it does not
+    override), so a typo in an override is reported by ``check`` and before a send, not in
+    the middle of one."""
+    env = template_env(settings)
+    problems = []
+    for name in env.list_templates(extensions=("html", "htm", "txt", "xml")):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(_problem(settings, exc, name))
+    return tuple(problems)
+
+
+def ensure_templates(settings: Settings) -> None:
+    """Raise TemplateProblem listing every template that does not compile."""
+    problems = check_templates(settings)
+    if problems:
+        n = len(problems)
+        raise TemplateProblem(
+            "\n".join(str(p) for p in problems)
+            + f"\n{n} template problem{'s' if n != 1 else ''}; nothing was published or sent"
+        )
+
+
+def render_error(settings: Settings, exc: jinja2.TemplateError, *names: str) -> TemplateProblem:
+    """A one-line, located error for one of ``names`` that failed to compile or render."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateProblem(str(_problem(settings, exc, names[0])))
+    paths = {str(_source_path(settings, n)): _source_path(settings, n) for n in names}
+    line, path = 0, _source_path(settings, names[0])
+    tb = exc.__traceback__
+    while tb is not None:  # jinja2 maps template frames to the template file and line
+        filename = tb.tb_frame.f_code.co_filename
+        if filename in paths:
+            line, path = tb.tb_lineno, paths[filename]
+        tb = tb.tb_next
+    shown = display_path(path, settings.root)
+    return TemplateProblem(str(Problem(shown, line, f"template: {exc.message or exc}")))
+
+
+def _problem(settings: Settings, exc: jinja2.TemplateSyntaxError, name: str) -> Problem:
+    path = Path(exc.filename) if exc.filename else _source_path(settings, name)
+    return Problem(display_path(path, settings.root), exc.lineno or 0, f"template: {exc.message}")
+
+
+def _source_path(settings: Settings, name: str) -> Path:
+    """Where template ``name`` comes from: the site's templates/ or the packaged defaults."""
+    own = settings.templates_dir / name
+    return own if own.is_file() else PACKAGE_TEMPLATES / name
