@@ -146,6 +146,19 @@ class MessageTemplate:
         test: bool = False,
     ) -> None:
         site = settings.site
+        if not settings.digest.sender.strip() and "@" not in site.email:
+            raise MessageError(
+                "[digest] from is not set (and [site] email is empty): digests need a sender, "
+                'e.g. from = "Site <news@example.org>"'
+            )
+        if not settings.digest.unsubscribe_url.strip().startswith(("https://", "http://")):
+            # Every message needs a working one-click link (RFC 8058; Gmail and Yahoo reject
+            # bulk mail without one): refuse before an issue is frozen, not per recipient.
+            raise MessageError(
+                "[digest] unsubscribe_url is not set: digests need a one-click unsubscribe "
+                "link; set it to where `fieldfeed serve`'s /u/ is public, "
+                "e.g. https://example.org/u/"
+            )
         sender = settings.digest.sender.strip() or str(
             Address(display_name=site.title, addr_spec=site.email)
         )
