@@ -55,11 +55,6 @@ POST_SUFFIXES = (".md", ".markdown")
 POOL_THRESHOLD = 50
 
 
-def find_post_files(content_dir: Path) -> list[Path]:
-    """Every ``*.md``/``*.markdown`` below ``content_dir``, skipping dotfiles and dot dirs."""
-    return find_site_files(content_dir)[0]
-
-
 def find_site_files(content_dir: Path) -> tuple[list[Path], list[Path]]:
     """Posts and assets (every other file) below ``content_dir``, in a stable order.
 

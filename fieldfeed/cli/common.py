@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -91,17 +88,6 @@ def now_utc() -> datetime:
             raise FieldfeedError(f"FIELDFEED_NOW must have a UTC offset, got {pinned!r}")
         return value
     return datetime.now(UTC)
-
-
-@contextmanager
-def timed() -> Iterator[list[float]]:
-    """Yields a one-item list that holds the elapsed seconds once the block ends."""
-    box = [0.0]
-    start = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box[0] = time.perf_counter() - start
 
 
 def run_app(app: typer.Typer, args: list[str] | None = None) -> int:

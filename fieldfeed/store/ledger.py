@@ -21,8 +21,6 @@ from fieldfeed.store import subscribers as subs
 from fieldfeed.store.schema import deliveries as t
 from fieldfeed.store.schema import subscribers as subs_table
 
-FINAL = ("sent", "failed", "skipped")
-
 
 @dataclass(frozen=True, slots=True)
 class Delivery:

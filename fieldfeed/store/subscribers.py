@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,15 +62,6 @@ def parse_tags(text: str | Iterable[str]) -> tuple[str, ...]:
         if slug not in slugs:
             slugs.append(slug)
     return tuple(slugs)
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRecord:
-    """A subscriber row: the model's Subscriber plus bookkeeping the sender needs."""
-
-    subscriber: Subscriber
-    unsubscribed_at: datetime | None
-    consecutive_bounces: int
 
 
 def _to_model(row: Any) -> Subscriber:
@@ -229,14 +219,6 @@ def record_outcome(conn: Connection, subscriber_id: int, *, hard_bounce: bool) -
         .values(status="bounced")
     )
     return bool(result.rowcount)
-
-
-def bounce_count(engine: Engine | Connection, subscriber_id: int) -> int:
-    with _conn(engine) as conn:
-        value = conn.execute(
-            sa.select(t.c.consecutive_bounces).where(t.c.id == subscriber_id)
-        ).scalar()
-    return int(value or 0)
 
 
 # Accept either an Engine (own transaction) or a Connection (caller's transaction).
