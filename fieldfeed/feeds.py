@@ -41,6 +41,7 @@ from fieldfeed.model import Post, Tag
 __all__ = [
     "EMPTY_FEED_UPDATED",
     "FeedFile",
+    "FeedSpec",
     "build_feeds",
     "clean_xml_text",
     "entry_id",
@@ -79,7 +80,7 @@ class FeedFile:
 
 
 @dataclass(frozen=True, slots=True)
-class _FeedSpec:
+class FeedSpec:
     """One set of feeds (the site's, or one tag's): what it is called and where it lives."""
 
     title: str
@@ -113,7 +114,7 @@ def feed_urls(settings: Settings, prefix: str = "") -> dict[str, str]:
     return {"rss": base + "rss.xml", "atom": base + "atom.xml", "json": base + "feed.json"}
 
 
-def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[_FeedSpec, ...]:
+def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[FeedSpec, ...]:
     """Which posts go into which feed: the site's set first, then one per tag (by slug).
 
     Posts are ordered newest first (ties by id) and cut to ``[feeds] max_items``; drafts are
@@ -135,7 +136,7 @@ def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[_FeedSpec, ..
             if len(bucket) < limit:
                 bucket.append(post)
     specs = [
-        _FeedSpec(
+        FeedSpec(
             title=site.title,
             description=site.description or site.title,
             prefix="",
@@ -143,7 +144,7 @@ def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[_FeedSpec, ..
         )
     ]
     specs.extend(
-        _FeedSpec(
+        FeedSpec(
             title=f"{site.title} — {tag.name}",
             description=f"Posts tagged “{tag.name}” on {site.title}",
             prefix=f"tags/{tag.slug}/",
@@ -155,14 +156,20 @@ def plan_feeds(settings: Settings, posts: Sequence[Post]) -> tuple[_FeedSpec, ..
 
 
 def build_feeds(
-    settings: Settings, posts: Sequence[Post], *, stylesheet: bytes | None = None
+    settings: Settings,
+    posts: Sequence[Post],
+    *,
+    stylesheet: bytes | None = None,
+    specs: Sequence[FeedSpec] | None = None,
 ) -> tuple[FeedFile, ...]:
     """Every feed file for ``posts``: the site's RSS/Atom/JSON, the same per tag, and the XSLT.
 
-    See :func:`plan_feeds` for which posts each feed holds. ``stylesheet`` overrides the
-    packaged ``feed.xsl``.
+    See :func:`plan_feeds` for which posts each feed holds; pass its result as ``specs`` when
+    you already have it (sorting a large archive twice is wasted work). ``stylesheet``
+    overrides the packaged ``feed.xsl``.
     """
-    specs = plan_feeds(settings, posts)
+    if specs is None:
+        specs = plan_feeds(settings, posts)
     xsl_href = None
     files: list[FeedFile] = []
     if settings.feeds.stylesheet:
@@ -181,7 +188,11 @@ def build_feeds(
 
 
 def feeds_fingerprint(
-    settings: Settings, posts: Sequence[Post], *, stylesheet: bytes | None = None
+    settings: Settings,
+    posts: Sequence[Post],
+    *,
+    stylesheet: bytes | None = None,
+    specs: Sequence[FeedSpec] | None = None,
 ) -> str:
     """A digest of everything :func:`build_feeds` reads for these posts.
 
@@ -194,7 +205,7 @@ def feeds_fingerprint(
     if settings.feeds.stylesheet:
         h.update(stylesheet if stylesheet is not None else load_stylesheet())
     seen: set[str] = set()
-    for spec in plan_feeds(settings, posts):
+    for spec in specs if specs is not None else plan_feeds(settings, posts):
         h.update(repr((spec.title, spec.description, spec.prefix)).encode())
         for post in spec.posts:
             h.update(post.id.encode() + b"\0")
@@ -290,7 +301,7 @@ def _author_name(settings: Settings, post: Post) -> str:
 
 
 def _new_generator(
-    settings: Settings, spec: _FeedSpec, self_url: str, self_type: str
+    settings: Settings, spec: FeedSpec, self_url: str, self_type: str
 ) -> FeedGenerator:
     site = settings.site
     fg = FeedGenerator()
@@ -305,9 +316,7 @@ def _new_generator(
     return fg
 
 
-def _rss(
-    settings: Settings, spec: _FeedSpec, xsl_href: str | None, bodies: dict[str, str]
-) -> bytes:
+def _rss(settings: Settings, spec: FeedSpec, xsl_href: str | None, bodies: dict[str, str]) -> bytes:
     site = settings.site
     fg = _new_generator(
         settings, spec, feed_urls(settings, spec.prefix)["rss"], "application/rss+xml"
@@ -340,7 +349,7 @@ def _rss(
 
 
 def _atom(
-    settings: Settings, spec: _FeedSpec, xsl_href: str | None, bodies: dict[str, str]
+    settings: Settings, spec: FeedSpec, xsl_href: str | None, bodies: dict[str, str]
 ) -> bytes:
     site = settings.site
     fg = _new_generator(
@@ -371,7 +380,7 @@ def _atom(
     return _with_stylesheet(data, xsl_href)
 
 
-def _json_feed(settings: Settings, spec: _FeedSpec, bodies: dict[str, str]) -> bytes:
+def _json_feed(settings: Settings, spec: FeedSpec, bodies: dict[str, str]) -> bytes:
     """JSON Feed 1.1, keys in the spec's order, UTF-8, trailing newline."""
     site = settings.site
     urls = feed_urls(settings, spec.prefix)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.content import SiteContent, load_content
-from fieldfeed.feeds import FeedFile, build_feeds, feeds_fingerprint
+from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
 from fieldfeed.model import ProgressCallback
 from fieldfeed.outputs import WriteReport, published_files, write_outputs
 
@@ -83,14 +83,15 @@ def build(
     content = load_content(settings, now, jobs=jobs)
     if verify is not None:  # e.g. the digest's templates: fail before any output is touched
         verify(content)
-    fingerprint = outputs_fingerprint(settings, content)
+    specs = plan_feeds(settings, content.posts)  # once: the fingerprint and the feeds share it
+    fingerprint = outputs_fingerprint(settings, content, specs)
     stamp = settings.state_dir / "outputs.fingerprint"
     if not dry_run and _read_text(stamp) == fingerprint:
         existing = published_files(settings.output_dir, _manifest(settings))
         if existing is not None:
             written = WriteReport(written=(), unchanged=existing, removed=())
             return BuildReport(content, existing, written, time.perf_counter() - start, True)
-    feeds = build_feeds(settings, content.posts)
+    feeds = build_feeds(settings, content.posts, specs=specs)
     feeds += read_assets(settings, content, feeds)
     written = write_outputs(settings.output_dir, feeds, _manifest(settings), dry_run=dry_run)
     if not dry_run:
@@ -99,9 +100,14 @@ def build(
     return BuildReport(content, files, written, time.perf_counter() - start)
 
 
-def outputs_fingerprint(settings: Settings, content: SiteContent) -> str:
+def outputs_fingerprint(
+    settings: Settings, content: SiteContent, specs: Sequence[FeedSpec] | None = None
+) -> str:
     """The feeds' fingerprint plus the assets' paths, sizes and mtimes and the output folder."""
-    parts = [feeds_fingerprint(settings, content.posts), str(settings.output_dir.resolve())]
+    parts = [
+        feeds_fingerprint(settings, content.posts, specs=specs),
+        str(settings.output_dir.resolve()),
+    ]
     for source in content.assets:
         try:
             st = (settings.root / source).stat()
