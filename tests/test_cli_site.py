@@ -179,3 +179,15 @@ def test_real_subprocess_build(site: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "3 posts" in proc.stdout
     assert (site / "public" / "rss.xml").read_bytes().startswith(b"<?xml")
+
+
+def test_a_bad_schedule_stops_check_and_publish_but_not_build(site: Path) -> None:
+    config = site / "fieldfeed.toml"
+    config.write_text(
+        config.read_text().replace('schedule = "0 8 * * mon"', 'schedule = "mondays"')
+    )
+    assert invoke("build", "--site", site)[0] == 0  # build never reads the schedule
+    for command in ("check", "publish"):
+        code, _, err = invoke(command, "--site", site)
+        assert code == 1
+        assert "[digest] schedule: expected 5 cron fields" in err

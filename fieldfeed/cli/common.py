@@ -72,9 +72,12 @@ class Console:
         typer.echo(message, err=True)
 
 
-def settings_for(site: Path) -> Settings:
-    """Load the site's settings; errors propagate as ConfigError (exit 1)."""
-    return load_settings(site)
+def settings_for(site: Path, *, schedule: bool = True) -> Settings:
+    """Load the site's settings; errors propagate as ConfigError (exit 1).
+
+    ``schedule=False`` for commands that never use ``[digest] schedule`` (see load_settings).
+    """
+    return load_settings(site, check_schedule=schedule)
 
 
 def now_utc() -> datetime:

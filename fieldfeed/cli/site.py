@@ -88,7 +88,7 @@ def build(
     console = Console(verbose, quiet)
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    settings = settings_for(site)
+    settings = settings_for(site, schedule=False)  # build never reads the schedule
     report = pipeline.build(settings, now_utc(), jobs=jobs)
     _warnings(console, report)
     _written(console, report)
