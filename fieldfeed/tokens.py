@@ -5,6 +5,11 @@ purpose prefix, so an unsubscribe token can never pass as a confirmation token o
 round. Tokens are URL-safe (``[A-Za-z0-9._-]``) and verified in constant time. Only
 :func:`load_secret` reads the environment, and only the edges (CLI, server) call it.
 
+Every MAC goes through :func:`_mac`, which refuses a key shorter than :data:`MIN_SECRET_BYTES`:
+an empty key (a 0-byte ``.fieldfeed/secret``) once signed real links that anyone could forge,
+so no source of keys, present or future, can sign or verify with a short one. Keys loaded for
+use are :class:`SigningKey` objects, whose ``repr``/``str`` never show the bytes.
+
 Formats (all parts URL-safe)::
 
     unsubscribe:   <subscriber id, decimal>.<base64url(MAC[:12])>            e.g. 345.Xy3...
@@ -25,8 +30,10 @@ from fieldfeed.errors import ConfigError
 
 #: The environment variable holding the signing secret.
 SECRET_ENV = "FIELDFEED_SECRET"  # noqa: S105 (the variable's name, not a secret)
-#: Shortest accepted secret, in characters (``secrets.token_urlsafe(32)`` gives 43).
-MIN_SECRET_CHARS = 32
+#: Shortest accepted signing key, in bytes (``secrets.token_urlsafe(32)`` gives 43).
+MIN_SECRET_BYTES = 32
+#: How to make a good key, for error messages.
+MAKE_SECRET_HINT = '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'  # noqa: S105 (a command)
 
 _UNSUB_PURPOSE = b"fieldfeed/unsubscribe/v1\x00"
 _CONFIRM_PURPOSE = b"fieldfeed/confirm/v1\x00"
@@ -41,26 +48,55 @@ _DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,18})")
 _B64 = re.compile(r"[A-Za-z0-9_-]*")
 
 
-def load_secret(environ: Mapping[str, str] = os.environ) -> bytes:
+class SigningKey(bytes):
+    """A signing key: plain bytes to ``hmac``, but never shown by ``repr``, ``str`` or logs.
+
+    Tracebacks that print locals, ``%s`` in a log call and dataclass reprs all go through
+    ``repr``/``str``, so the key cannot leak through them. Made only by :func:`check_secret`.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<SigningKey, {len(self)} bytes, hidden>"
+
+    __str__ = __repr__
+
+
+def check_secret(value: bytes, source: str, fix: str) -> SigningKey:
+    """``value`` as a SigningKey if it is at least MIN_SECRET_BYTES long, else ConfigError.
+
+    ``source`` names where the key came from (a variable or a file, never the key) and ``fix``
+    says what to do; both go into the one-line message.
+    """
+    if len(value) >= MIN_SECRET_BYTES:
+        return SigningKey(value)
+    what = "is empty" if not value else f"is too short ({len(value)} bytes)"
+    message = (
+        f"{source} {what}: a signing key needs at least {MIN_SECRET_BYTES} bytes, or anyone "
+        "can forge unsubscribe and confirmation links."
+    )
+    raise ConfigError(f"{message} {fix}" if fix else message)
+
+
+def load_secret(environ: Mapping[str, str] = os.environ) -> SigningKey:
     """The signing secret from ``FIELDFEED_SECRET``, as UTF-8 bytes.
 
-    Raises ConfigError when it is unset or shorter than 32 characters. The message names the
+    Raises ConfigError when it is unset or shorter than 32 bytes. The message names the
     variable, never its value, and this function logs nothing.
     """
     value = environ.get(SECRET_ENV, "")
     if not value.strip():
         raise ConfigError(
             f"{SECRET_ENV} is not set: it signs unsubscribe and confirmation links. Set it to a "
-            "long random value, e.g. the output of "
-            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`, and keep it stable '
+            f"long random value, e.g. the output of {MAKE_SECRET_HINT}, and keep it stable "
             "(changing it invalidates every link already mailed)"
         )
-    if len(value) < MIN_SECRET_CHARS:
-        raise ConfigError(
-            f"{SECRET_ENV} is too short ({len(value)} characters; at least {MIN_SECRET_CHARS} "
-            "needed)"
-        )
-    return value.encode("utf-8")
+    return check_secret(
+        value.encode("utf-8"),
+        SECRET_ENV,
+        f"Set it to a long random value, e.g. the output of {MAKE_SECRET_HINT}",
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -80,6 +116,10 @@ def _unb64(text: str) -> bytes | None:
 
 
 def _mac(secret: bytes, purpose: bytes, payload: bytes, size: int) -> bytes:
+    """The truncated HMAC: the one place a key is used, so a short key is refused here."""
+    if len(secret) < MIN_SECRET_BYTES:
+        # Verifiers catch this and answer "not valid"; signers fail loudly.
+        raise ValueError(f"refusing a signing key shorter than {MIN_SECRET_BYTES} bytes")
     return hmac.new(secret, purpose + payload, hashlib.sha256).digest()[:size]
 
 

@@ -13,10 +13,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
+from pathlib import Path
 
-from fieldfeed import tokens
+from fieldfeed import statefiles, tokens
 from fieldfeed.config import Settings
-from fieldfeed.errors import ConfigError
+from fieldfeed.errors import ConfigError, StateError
 from fieldfeed.sending import SendPolicy
 from fieldfeed.transports import MaildirTransport, SMTPTransport, Transport
 
@@ -66,26 +67,55 @@ def transport_factory(
     return lambda: SMTPTransport(d, password)
 
 
+#: Where the Maildir demo keeps its generated secret, inside the state folder.
+SECRET_FILE = "secret"  # noqa: S105 (a file name, not a secret)
+
+
 def load_site_secret(
     settings: Settings, environ: Mapping[str, str] = os.environ
-) -> tuple[bytes, tuple[str, ...]]:
+) -> tuple[tokens.SigningKey, tuple[str, ...]]:
     """The key that signs unsubscribe links, and any warning to show.
 
     FIELDFEED_SECRET when set. Without it, the Maildir transport (a local demo) falls back to a
-    random per-site secret kept in ``.fieldfeed/secret`` (0600), made once with a warning;
-    SMTP (real mail to real people) requires the variable. ``fieldfeed serve`` must verify
-    with the same key, so it should call this too.
+    random per-site secret kept in ``.fieldfeed/secret``, made once (atomically, 0600) with a
+    warning; SMTP (real mail to real people) requires the variable. ``fieldfeed serve`` must
+    verify with the same key, so it calls this too. Either way a key shorter than 32 bytes,
+    or a secret file other users may read, is a one-line error (ConfigError or StateError).
     """
     if environ.get(tokens.SECRET_ENV, "").strip() or settings.delivery.transport != "maildir":
         return tokens.load_secret(environ), ()
-    path = settings.state_dir / "secret"
-    if path.exists():
-        return path.read_bytes().strip(), ()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_urlsafe(32) + "\n")
-    return path.read_bytes().strip(), (
+    path = settings.state_dir / SECRET_FILE
+    key = read_secret_file(path)
+    if key is not None:
+        return key, ()
+    made = statefiles.write_new_private_file(path, secrets.token_urlsafe(32).encode() + b"\n")
+    key = read_secret_file(path)
+    if key is None:  # deleted between our write and our read: let the next run make one
+        raise StateError(f"{path} disappeared while it was being made; run the command again")
+    if not made:  # another process made it first; its key is the one in use
+        return key, ()
+    return key, (
         f"warning: {tokens.SECRET_ENV} is not set; made a per-site secret in {path} for "
         "unsubscribe links. Set the variable before sending over SMTP",
+    )
+
+
+def read_secret_file(path: Path) -> tokens.SigningKey | None:
+    """The key in ``path`` (surrounding whitespace ignored), None if there is no such file.
+
+    An existing file that is empty or too short is refused, never replaced: fieldfeed writes
+    this file atomically, so a short one was cut off by an older version on a full disk, or
+    edited by hand. Links signed with what it held are already in inboxes; making a new key
+    breaks them (and closes the hole), which is the operator's decision, so the message says
+    how. A file other users may read or write is refused too (they could forge links).
+    """
+    renew = "delete it to have a new secret made (links already mailed stop working)"
+    data = statefiles.read_private_file(path, f"If others could have read it, {renew} instead")
+    if data is None:
+        return None
+    return tokens.check_secret(
+        data.strip(),
+        str(path),
+        f"A write probably failed (a full disk?) or it was edited: {renew}, or set "
+        f"{tokens.SECRET_ENV}",
     )

@@ -17,7 +17,8 @@ from email.message import EmailMessage
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.errors import ConfigError
+from fieldfeed.errors import FieldfeedError
+from fieldfeed.tokens import check_secret
 from fieldfeed.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,9 @@ class WebServices:
     """The settings, the clock, the signing secret, the store and the mail transport."""
 
     settings: Settings
-    #: None when FIELDFEED_SECRET is unset: token endpoints then answer 503, nothing else breaks.
-    secret: bytes | None
+    #: None when there is no usable key (unset, too short, a secret file open to others):
+    #: token endpoints then answer 503, /health says so, nothing else breaks. Never in a repr.
+    secret: bytes | None = field(repr=False)
     clock: Callable[[], datetime] = _utc_now
     #: Sends confirmation mail; None builds the configured transport on first use.
     send_mail: MailSender | None = None
@@ -46,6 +48,11 @@ class WebServices:
     mail_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600.0))
     _engine: Engine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # Whoever builds the services, a short key is refused and the key's bytes stay hidden.
+        if self.secret is not None:
+            self.secret = check_secret(self.secret, "the signing secret", "")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> WebServices:
@@ -58,8 +65,8 @@ class WebServices:
             secret, warnings = load_site_secret(settings)
             for warning in warnings:
                 log.warning("%s", warning)
-        except ConfigError as exc:
-            log.warning("%s; /subscribe, /confirm and /u/ answer 503 until it is set", exc)
+        except FieldfeedError as exc:  # no key, a short key, or a secret file open to others
+            log.warning("%s; /subscribe, /confirm and /u/ answer 503 until it is fixed", exc)
             secret = None
         return cls(settings=settings, secret=secret, **overrides)  # type: ignore[arg-type]
 
