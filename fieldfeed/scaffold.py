@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldfeed.errors import UsageError
+from fieldfeed.statefiles import make_private_dir
 
 _CONFIG = """\
 # fieldfeed.toml: see `fieldfeed --help` and the README for every key.
@@ -70,7 +71,8 @@ post in `content/` into RSS, Atom and JSON feeds under `public/`.
 | `draft` | `true` keeps the post out of every output |
 """
 
-_GITIGNORE = "public/\n.fieldfeed/\n"
+# preview/ (`digest preview`'s default folder): rendered issues belong in no repository.
+_GITIGNORE = "public/\n.fieldfeed/\npreview/\n"
 
 
 def _toml_string(value: str) -> str:
@@ -106,6 +108,9 @@ def create_site(
         post: _POST.format(date=local.replace(microsecond=0).isoformat()),
         directory / ".gitignore": _GITIGNORE,
     }
+    # The state folder (database, secret, outbox) exists from the start, private (0700), so
+    # whatever later writes into it does not make it with the default, world-readable mode.
+    make_private_dir(directory / ".fieldfeed")  # Settings.state_dir
     created = []
     for path, text in files.items():
         if path.exists():

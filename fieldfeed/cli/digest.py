@@ -47,10 +47,11 @@ def preview(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Write the next issue as HTML, text and .eml for a sample subscriber; sends nothing.
+    """Write the next issue as HTML, text and .eml for a sample reader; sends nothing.
 
-    The sample is the first active subscriber, or "Sample Reader <reader@example.org>". An
-    interrupted issue is previewed as it was frozen. Nothing is frozen or recorded.
+    Addressed to "Sample Reader <reader@example.org>" with an unsubscribe link that does not
+    work, so the files hold no subscriber's data. An interrupted issue is previewed as it was
+    frozen. Nothing is frozen or recorded. Use `digest send --to` for a copy with real links.
     """
     from fieldfeed import digest as digest_run  # lazy: keeps `fieldfeed build` start-up light
 

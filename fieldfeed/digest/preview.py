@@ -1,8 +1,10 @@
 """Looking at the next issue before it goes out: a preview on disk, or a test send to one address.
 
 Neither freezes nor records anything: an interrupted issue is shown as it was frozen, else the
-issue that would be frozen now. A preview never creates the site secret; a test send uses the
-real one, since its unsubscribe link must work.
+issue that would be frozen now. A preview is addressed to a made-up sample reader with a fake
+unsubscribe token: preview files get committed, attached to bug reports and opened in shared
+folders, so they hold no subscriber's address and no link that works (the preview never reads
+the site secret). A test send uses the real secret, since its unsubscribe link must work.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fieldfeed.digest.freezing import (
     _template,
 )
 from fieldfeed.digest_render import RenderedIssue, personalize, render_issue, tag_filter_sentence
-from fieldfeed.errors import DeliveryError, FieldfeedError
+from fieldfeed.errors import DeliveryError
 from fieldfeed.issues import posts_for
 from fieldfeed.model import Issue, Subscriber
 from fieldfeed.store import issues as store_issues
@@ -37,8 +39,11 @@ from fieldfeed.transports import TemporaryFailure
 if TYPE_CHECKING:
     from fieldfeed.content import SiteContent
 
-#: Who a preview is addressed to when the site has no active subscriber yet.
+#: Who every preview is addressed to (example.org is reserved for examples, RFC 2606).
 SAMPLE_READER = ("Sample Reader", "reader@example.org")
+#: The preview's unsubscribe token: shaped like nothing ``verify_unsubscribe`` accepts (no
+#: ``id.mac`` dot), so a link copied out of a preview can never unsubscribe anyone.
+PREVIEW_TOKEN = "PREVIEW-not-a-real-token"  # noqa: S105 (a fixed placeholder, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +78,11 @@ def _next_for_preview(
     return issue, (last.cutoff if last else None)
 
 
-def sample_subscriber(settings: Settings, now: datetime) -> Subscriber:
-    """The first active subscriber, else a made-up "Sample Reader <reader@example.org>"."""
-    engine = _existing_store(settings)
-    if engine is not None:
-        with engine.connect() as conn:
-            first = store_subs.active_page(conn, after_id=0, limit=1)
-        if first:
-            return first[0]
+def sample_subscriber(now: datetime) -> Subscriber:
+    """The made-up "Sample Reader <reader@example.org>" every preview is addressed to.
+
+    Never a real subscriber: a preview on disk must not carry anyone's address.
+    """
     name, email = SAMPLE_READER
     return Subscriber(id=0, email=email, name=name, tags=(), status="active", created=now)
 
@@ -90,10 +92,8 @@ def write_preview(
     now: datetime,
     content: SiteContent | None,
     out_dir: Path,
-    *,
-    environ: Mapping[str, str] = os.environ,
 ) -> Preview | str:
-    """Write the next issue as HTML, text and .eml for a sample subscriber; freezes nothing.
+    """Write the next issue as HTML, text and .eml for the sample reader; freezes nothing.
 
     Returns the paths, or why there is no next issue.
     """
@@ -106,10 +106,9 @@ def write_preview(
                 last = store_issues.last_issue(conn)
         return _no_posts_reason(settings, last)
     issue, since = found
-    sub = sample_subscriber(settings, now)
+    sub = sample_subscriber(now)
     rendered = _render_as(settings, issue, since, sub)
-    secret = _preview_secret(settings, environ)
-    url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
+    url = settings.digest.unsubscribe_url + PREVIEW_TOKEN
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
     html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names))
     eml = _template(settings, rendered, issue).build(sub, url)
@@ -135,19 +134,6 @@ def _render_as(
         since=since,
         archive_url=settings.digest.issue_archive_url(issue.number),
     )
-
-
-def _preview_secret(settings: Settings, environ: Mapping[str, str]) -> bytes:
-    """A preview needs a link that looks real, not a real key: never create the key file."""
-    try:
-        if environ.get(tokens.SECRET_ENV, "").strip():
-            return tokens.load_secret(environ)
-        path = settings.state_dir / "secret"
-        if path.exists():
-            return path.read_bytes().strip()
-    except (OSError, FieldfeedError):
-        pass
-    return b"preview-only-not-a-real-secret-0000000000"
 
 
 def send_test(

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from fieldfeed.errors import StateError
+from fieldfeed.statefiles import create_private_file
 from fieldfeed.store import schema
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,11 @@ def _create(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     db = parsed.database or ""
-    if db and db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    if db and db != ":memory:" and not parsed.query.get("uri"):
+        # Made by us first (0600, its folder 0700 if new), the file keeps that mode, and
+        # SQLite gives its -wal, -shm and -journal files the same one: subscriber addresses
+        # are no business of other users on the machine (sqlite3 would create it 0644).
+        create_private_file(Path(db))
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
