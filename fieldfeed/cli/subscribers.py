@@ -19,6 +19,7 @@ from fieldfeed.cli.common import (
     now_utc,
     settings_for,
 )
+from fieldfeed.csvcells import restore, write_safe_row
 from fieldfeed.errors import FieldfeedError, UsageError
 from fieldfeed.model import Subscriber
 
@@ -202,16 +203,21 @@ def export(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Write every subscriber as CSV (email,name,tags,status); `import` reads it back."""
+    """Write every subscriber as CSV (email,name,tags,status); `import` reads it back.
+
+    A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    single quote, shown by no spreadsheet and taken off again by `import`.
+    """
     from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
 
     console = Console(verbose, quiet)
     rows = subs.list_all(_store(site))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["email", "name", "tags", "status"])
+    write_safe_row(writer, ["email", "name", "tags", "status"])
     for s in rows:
-        writer.writerow([s.email, s.name, ",".join(s.tags), s.status])
+        # Every cell, the address too: "=cmd@example.org" is a valid address.
+        write_safe_row(writer, [s.email, s.name, ",".join(s.tags), s.status])
     if file == "-":
         sys.stdout.write(buffer.getvalue())
         return
@@ -252,7 +258,8 @@ def _read_csv(file: Path) -> tuple[list[_Row], list[str]]:
 
         def cell(name: str, rec: list[str] = record, cols: dict[str, int] = columns) -> str:
             i = cols.get(name)
-            return rec[i].strip() if i is not None and i < len(rec) else ""
+            # restore(): undo export's formula guard ('=x -> =x), so it never piles up.
+            return restore(rec[i].strip()) if i is not None and i < len(rec) else ""
 
         try:
             email = subs.normalize_email(cell("email"))
