@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.content import SiteContent, load_content
+from fieldfeed.contentdir import read_content_file
+from fieldfeed.errors import ContentError, Problem
 from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
 from fieldfeed.model import ProgressCallback
 from fieldfeed.outputs import WriteReport, published_files, write_outputs
@@ -178,17 +180,26 @@ def read_assets(
     """The content folder's non-post files (images, attachments), to publish beside the feeds.
 
     They keep their path inside the content folder, which is what relative links in posts were
-    resolved to. A file that would overwrite a feed is not published.
+    resolved to. A file that would overwrite a feed is not published. Read through
+    :func:`~fieldfeed.contentdir.read_content_file`, so nothing from outside the content
+    folder is ever published; a file that cannot be read is a ContentError naming it.
     """
     taken = {f.path for f in feeds}
     prefix = settings.content_dir
+    root = os.path.realpath(prefix)
     files = []
+    problems = []
     for source in content.assets:
         path = settings.root / source
         rel = path.relative_to(prefix).as_posix()
         if rel in taken:
             continue
-        files.append(FeedFile(rel, path.read_bytes()))
+        try:
+            files.append(FeedFile(rel, read_content_file(path, root)))
+        except OSError as exc:
+            problems.append(Problem(source, 0, f"cannot read: {exc.strerror or exc}"))
+    if problems:
+        raise ContentError(tuple(problems))
     return tuple(files)
 
 
