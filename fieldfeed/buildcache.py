@@ -301,6 +301,10 @@ class BuildCache:
             for name in _LEGACY:
                 with contextlib.suppress(OSError):
                     (self.path.parent / name).unlink()
+            # Index temp files of builds killed mid-save (ours is renamed by now).
+            for leftover in self.path.parent.glob(".index-*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
             # Keep the previous build's bodies one build longer (see the module docstring).
             self.store.prune(set(self._live) | set(self._old))
         self._old = self._live
