@@ -253,7 +253,7 @@ def _read_manifest(manifest: Path, out_root: Path) -> set[str]:
     """
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):  # missing, or no folder
         return set()
     if not isinstance(data, dict) or data.get("out_dir") != str(out_root):
         return set()
