@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from multiprocessing.context import BaseContext
-from pathlib import Path
 
 from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
+from fieldfeed.contentdir import find_site_files, read_content_file
 from fieldfeed.errors import ContentError, Problem, display_path
 from fieldfeed.posts import (
     ParsedFile,
@@ -50,26 +50,8 @@ __all__ = [
     "parse_post",
 ]
 
-POST_SUFFIXES = (".md", ".markdown")
 #: Cold builds with more cache misses than this render in a process pool.
 POOL_THRESHOLD = 50
-
-
-def find_site_files(content_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Posts and assets (every other file) below ``content_dir``, in a stable order.
-
-    Dotfiles and dot dirs are skipped, so editor swap files and ``.git`` never get published.
-    """
-    posts: list[Path] = []
-    assets: list[Path] = []
-    for folder, dirs, files in os.walk(content_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        base = Path(folder)
-        for name in sorted(files):
-            if name.startswith(".") or name.endswith("~"):
-                continue
-            (posts if name.lower().endswith(POST_SUFFIXES) else assets).append(base / name)
-    return posts, assets
 
 
 def check_content(
@@ -81,8 +63,9 @@ def check_content(
     ``buildcache``), so memory does not grow with the number of bodies; ``Post.html`` reads
     the body when asked. Without it, bodies are held in memory.
     """
-    post_files, asset_files = find_site_files(settings.content_dir)
-    assets = tuple(sorted(display_path(a, settings.root) for a in asset_files))
+    found = find_site_files(settings.content_dir, settings.root)
+    root = os.path.realpath(settings.content_dir)
+    assets = tuple(sorted(display_path(a, settings.root) for a in found.assets))
     options = ParseOptions.from_settings(settings, assets)
     fingerprint = options.fingerprint()
     cache = BuildCache.load(settings.state_dir / "cache", fingerprint) if use_cache else None
@@ -90,7 +73,7 @@ def check_content(
     # Misses keep only their path: the source bytes are read again where they are rendered,
     # so a cold build of a large archive never holds every file in memory at once.
     misses: list[tuple[int, str, str, FileStat | None]] = []
-    for path in post_files:
+    for path in found.posts:
         source = display_path(path, settings.root)
         hit = None
         stat: FileStat | None = None
@@ -99,7 +82,7 @@ def check_content(
                 stat = file_stat(path.stat())
                 key = cache.key_for_stat(source, stat)
                 if key is None:
-                    key = cache_key(fingerprint, source, path.read_bytes())
+                    key = cache_key(fingerprint, source, read_content_file(path, root))
             except OSError:
                 stat = None  # reported by the parse step, which reads it again
             else:
@@ -111,7 +94,7 @@ def check_content(
             misses.append((len(results), str(path), source, stat))
             results.append(None)
 
-    parsed_misses = _parse_many([(p, s) for _, p, s, _ in misses], options, jobs)
+    parsed_misses = _parse_many([(p, s) for _, p, s, _ in misses], options, root, jobs)
     batch: list[tuple[int, str, ParsedFile]] = []
     for (index, _, source, stat), (key, result) in zip(misses, parsed_misses, strict=True):
         results[index] = result
@@ -127,6 +110,8 @@ def check_content(
         cache.save()
     parsed = [r for r in results if r is not None]
     content, errors = assemble(parsed, now, rendered=len(misses))
+    if found.problems:  # symlinks leading out of the content folder: never read, an error
+        errors = tuple(sorted((*errors, *found.problems), key=lambda p: (p.path, p.line)))
     return dataclasses.replace(content, assets=assets), errors
 
 
@@ -163,13 +148,15 @@ def load_content(
 
 
 def _parse_many(
-    items: list[tuple[str, str]], options: ParseOptions, jobs: int | None
+    items: list[tuple[str, str]], options: ParseOptions, root: str, jobs: int | None
 ) -> Iterator[tuple[str | None, ParsedFile]]:
     """Read and parse ``(path, source)`` items in order, in a process pool when there are
     many. A generator, so the caller can store each body as it arrives instead of holding
     every rendered post at once."""
     workers = jobs or os.cpu_count() or 1
-    job = functools.partial(_read_and_parse, options=options, fingerprint=options.fingerprint())
+    job = functools.partial(
+        _read_and_parse, options=options, fingerprint=options.fingerprint(), root=root
+    )
     if len(items) <= POOL_THRESHOLD or workers < 2:
         yield from map(job, items)
         return
@@ -179,12 +166,13 @@ def _parse_many(
 
 
 def _read_and_parse(
-    item: tuple[str, str], options: ParseOptions, fingerprint: bytes
+    item: tuple[str, str], options: ParseOptions, fingerprint: bytes, root: str
 ) -> tuple[str | None, ParsedFile]:
-    """One miss: its cache key (from the bytes actually parsed) and its result."""
+    """One miss: its cache key (from the bytes actually parsed) and its result. ``root``:
+    the content folder's real path, which the file must not resolve outside of."""
     path, source = item
     try:
-        raw = Path(path).read_bytes()
+        raw = read_content_file(path, root)
     except OSError as exc:
         return None, _failed(source, 0, f"cannot read: {exc.strerror or exc}")
     return cache_key(fingerprint, source, raw), parse_post(source, raw, options)

@@ -9,7 +9,12 @@ The IO edge for :mod:`fieldfeed.feeds`. Guarantees:
 - a file whose bytes did not change is not touched (its mtime stays, so HTTP caches and rsync
   see nothing new);
 - a manifest remembers what we wrote, so a feed that is no longer produced (a tag that
-  disappeared) is removed, with its now-empty folder. Nothing we did not write is ever removed.
+  disappeared) is removed, with its now-empty folder. Nothing we did not write is ever removed;
+- temp files an earlier run left behind (``kill -9`` or a power cut between writing a temp
+  file and renaming it) are removed when the next write starts: only names of the form
+  ``.<name>.<8 random>.tmp`` beside a file the manifest names, i.e. exactly what
+  :func:`tempfile.mkstemp` made for one of our files. The caller must hold the site's build
+  lock (:func:`fieldfeed.lock.build_lock`): another build's temp files look the same.
 """
 
 from __future__ import annotations
@@ -17,15 +22,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from fieldfeed.errors import FieldfeedError
 from fieldfeed.feeds import FeedFile
 
-__all__ = ["MANIFEST_VERSION", "OutputError", "WriteReport", "write_outputs"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "OutputError",
+    "WriteReport",
+    "remove_leftover_temps",
+    "write_file_atomic",
+    "write_outputs",
+]
 
 MANIFEST_VERSION = 1
 _FILE_MODE = 0o644  # feeds are public: a web server running as another user must read them
@@ -80,6 +94,8 @@ def write_outputs(
     if dry_run:
         return report
 
+    # 0. Temp files of earlier runs that died mid-write: ours by name (see the docstring).
+    remove_leftover_temps([*(out_dir / p for p in previous | current), manifest])
     # 1. Remember everything we may leave on disk before creating any of it: if we crash
     #    between here and step 4, the next run still knows these files are ours.
     _write_manifest(manifest, out_root, previous | current)
@@ -131,7 +147,54 @@ def _same_bytes(target: Path, data: bytes) -> bool:
         return False
 
 
-def _write_temp(target: Path, data: bytes) -> Path:
+def write_file_atomic(target: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``target`` with ``data`` through a unique temp file (two writers never share
+    one); raises OutputError naming the file and the OS error (a full disk, say)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temp(target, data, mode)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(f"could not write {target}: {exc.strerror or exc}") from exc
+    _fsync_dir(target.parent)
+
+
+#: What :func:`_write_temp` names a temp file for ``<name>``: mkstemp's prefix, its 8 random
+#: characters (``[a-z0-9_]``) and suffix.
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_leftover_temps(targets: Iterable[Path]) -> int:
+    """Remove temp files left beside ``targets`` by earlier runs; return how many.
+
+    Only regular files named like the temp file :func:`_write_temp` makes for one of the
+    targets are removed; the caller holds the build lock, so no live write owns them.
+    """
+    by_folder: dict[Path, set[str]] = defaultdict(set)
+    for target in targets:
+        by_folder[target.parent].add(target.name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMP_NAME.fullmatch(entry.name)
+            if match is None or match["name"] not in names:
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+def _write_temp(target: Path, data: bytes, mode: int = _FILE_MODE) -> Path:
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
@@ -139,7 +202,7 @@ def _write_temp(target: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -190,7 +253,7 @@ def _read_manifest(manifest: Path, out_root: Path) -> set[str]:
     """
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):  # missing, or no folder
         return set()
     if not isinstance(data, dict) or data.get("out_dir") != str(out_root):
         return set()

@@ -6,6 +6,7 @@ passed in (``now``), so a run is reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -17,9 +18,18 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.content import SiteContent, load_content
+from fieldfeed.contentdir import read_content_file
+from fieldfeed.errors import ContentError, Problem, StateError
 from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
+from fieldfeed.lock import build_lock
 from fieldfeed.model import ProgressCallback
-from fieldfeed.outputs import WriteReport, published_files, write_outputs
+from fieldfeed.outputs import (
+    WriteReport,
+    published_files,
+    remove_leftover_temps,
+    write_file_atomic,
+    write_outputs,
+)
 
 if TYPE_CHECKING:
     from fieldfeed.digest import DigestReport
@@ -78,8 +88,31 @@ def build(
     Any content error raises before a single output file is touched, so a failed build leaves
     the previous outputs byte-for-byte as they were. When nothing that shapes the outputs has
     changed since the last build and they are all in place, nothing is regenerated.
+
+    One build per site at a time (:func:`fieldfeed.lock.build_lock`): a second one waits for
+    the first, because two would prune each other's cache bodies and temp files.
     """
     start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(build_lock(settings.state_dir))
+        except StateError:
+            if not dry_run:
+                raise
+            # `check` on a read-only checkout (CI): it writes nothing we would need to guard.
+        return _build_locked(settings, now, start, jobs=jobs, dry_run=dry_run, verify=verify)
+
+
+def _build_locked(
+    settings: Settings,
+    now: datetime,
+    start: float,
+    *,
+    jobs: int | None,
+    dry_run: bool,
+    verify: Callable[[SiteContent], None] | None,
+) -> BuildReport:
+    """:func:`build`'s steps, run while holding the site's build lock."""
     content = load_content(settings, now, jobs=jobs)
     if verify is not None:  # e.g. the digest's templates: fail before any output is touched
         verify(content)
@@ -178,17 +211,26 @@ def read_assets(
     """The content folder's non-post files (images, attachments), to publish beside the feeds.
 
     They keep their path inside the content folder, which is what relative links in posts were
-    resolved to. A file that would overwrite a feed is not published.
+    resolved to. A file that would overwrite a feed is not published. Read through
+    :func:`~fieldfeed.contentdir.read_content_file`, so nothing from outside the content
+    folder is ever published; a file that cannot be read is a ContentError naming it.
     """
     taken = {f.path for f in feeds}
     prefix = settings.content_dir
+    root = os.path.realpath(prefix)
     files = []
+    problems = []
     for source in content.assets:
         path = settings.root / source
         rel = path.relative_to(prefix).as_posix()
         if rel in taken:
             continue
-        files.append(FeedFile(rel, path.read_bytes()))
+        try:
+            files.append(FeedFile(rel, read_content_file(path, root)))
+        except OSError as exc:
+            problems.append(Problem(source, 0, f"cannot read: {exc.strerror or exc}"))
+    if problems:
+        raise ContentError(tuple(problems))
     return tuple(files)
 
 
@@ -200,11 +242,12 @@ def _read_text(path: Path) -> str | None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Atomically: a crash leaves the old stamp (so the next build redoes the work) or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomically: a crash leaves the old stamp (so the next build redoes the work) or the new.
+    Through a unique temp name (a fixed one made two concurrent builds crash), whose
+    leftovers, and the fixed name older versions used, the next write removes."""
+    remove_leftover_temps([path])
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+    write_file_atomic(path, text.encode("utf-8"))
 
 
 def _manifest(settings: Settings) -> Path:

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import mimetypes
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -114,20 +115,29 @@ class StaticFiles:
         return real
 
     def load(self, path: Path) -> StaticFile | None:
-        """The cached record for ``path``, re-read when its mtime or size changed."""
+        """The cached record for ``path``, re-read when its mtime or size changed.
+
+        ``path`` is a real path from :meth:`resolve`; it is opened with ``O_NOFOLLOW`` (and
+        ``O_NONBLOCK``, then checked to be a regular file), so a file swapped for a symlink
+        after ``resolve`` checked it is refused instead of followed out of the folder.
+        """
         try:
-            st = path.stat()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            cached = self._cache.get(path)
-        if cached is not None and cached.stamp == stamp:
-            return cached
-        try:
-            body = path.read_bytes()
-        except OSError:
-            return None
+        with os.fdopen(fd, "rb") as f:
+            try:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                stamp = (st.st_mtime_ns, st.st_size)
+                with self._lock:
+                    cached = self._cache.get(path)
+                if cached is not None and cached.stamp == stamp:
+                    return cached
+                body = f.read()
+            except OSError:
+                return None
         ctype = content_type(path.name)
         gz = None
         if len(body) >= _GZIP_MIN and ctype.startswith(_COMPRESSIBLE):
