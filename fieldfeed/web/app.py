@@ -130,7 +130,14 @@ def _short(message: str) -> str:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_body`` bytes with 413, declared or streamed."""
+    """Refuses ambiguous framing (400, connection closed) and bodies over ``max_body``
+    bytes (413), declared or streamed.
+
+    A request with both Content-Length and Transfer-Encoding (RFC 9112 6.3) is how requests
+    are smuggled past a proxy that frames by the other header: h11 frames by
+    Transfer-Encoding and would answer and keep the connection. We answer 400 and close
+    it, reading nothing of the body.
+    """
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
@@ -139,6 +146,16 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        names = {key for key, _ in scope.get("headers", [])}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            log.info("refused a request with both Content-Length and Transfer-Encoding")
+            refusal = PlainTextResponse(
+                "Bad request: both Content-Length and Transfer-Encoding.",
+                status_code=400,
+                headers={"Connection": "close"},
+            )
+            await refusal(scope, receive, send)
             return
         for key, value in scope.get("headers", []):
             if key == b"content-length":
