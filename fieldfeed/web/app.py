@@ -22,6 +22,8 @@ from fieldfeed.config import Settings
 from fieldfeed.web import archive, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
 from fieldfeed.web.health import health
+from fieldfeed.web.mail import public_base
+from fieldfeed.web.origin import configured_origins
 from fieldfeed.web.pages import Pages
 from fieldfeed.web.ratelimit import RateLimiter
 from fieldfeed.web.services import WebServices
@@ -34,6 +36,7 @@ MAX_BODY = 64 * 1024
 
 _TITLES = {
     400: "Bad request",
+    403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
     413: "Request too large",
@@ -111,6 +114,12 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
     app.state.services = services
     app.state.pages = pages
     app.state.limiter = RateLimiter(settings.serve.subscribe_rate, 3600.0)
+    app.state.origins = configured_origins(settings)
+    if public_base(settings) is None:
+        log.warning(
+            "[digest] unsubscribe_url is not set: /subscribe answers 503 (confirmation links "
+            "are built from it, never from the request's Host header)"
+        )
     return app
 
 
