@@ -33,6 +33,7 @@ def serve(
     import uvicorn
 
     from fieldfeed.web.app import create_app
+    from fieldfeed.web.dbcheck import check_database
     from fieldfeed.web.server import install_log_redaction, server_config
     from fieldfeed.web.services import WebServices
 
@@ -42,7 +43,15 @@ def serve(
     port = settings.serve.port if port is None else port
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0-65535, got {port}")
-    app = create_app(settings, WebServices.from_settings(settings))
+    services = WebServices.from_settings(settings)
+    app = create_app(settings, services)
+    problem = check_database(services)
+    if problem:
+        # Feeds need no database: serve them, and say (once, in one line) what is wrong.
+        console.warn(
+            f"warning: state database: {problem}; /health answers 503 and the endpoints "
+            "that need it answer 503 until it is repaired"
+        )
     config = server_config(
         app,
         host,

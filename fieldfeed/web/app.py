@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,8 +20,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldfeed.config import Settings
+from fieldfeed.errors import StateError
 from fieldfeed.web import archive, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
+from fieldfeed.web.dbcheck import DatabaseVerdict, database_error_text
 from fieldfeed.web.health import health
 from fieldfeed.web.mail import public_base
 from fieldfeed.web.origin import configured_origins
@@ -93,6 +96,18 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
             response.headers.update(exc.headers)
         return response
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # A known failure (unreachable, locked, corrupt): one line in the log, a 503 page.
+        log.error(
+            "%s %s: state database: %s",
+            request.method,
+            request.url.path,
+            database_error_text(exc),
+        )
+        return pages.error(
+            503, _TITLES[503], "This service is not available right now. Try again later."
+        )
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return PlainTextResponse("Internal server error.", status_code=500)
@@ -108,13 +123,19 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
             Middleware(BodyLimitMiddleware, max_body=MAX_BODY),
             Middleware(GzipPages, minimum_size=1024, level=6),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            SQLAlchemyError: database_error,
+            StateError: database_error,
+            Exception: server_error,
+        },
         lifespan=lifespan,
     )
     app.state.services = services
     app.state.pages = pages
     app.state.limiter = RateLimiter(settings.serve.subscribe_rate, 3600.0)
     app.state.origins = configured_origins(settings)
+    app.state.database_verdict = DatabaseVerdict()
     if public_base(settings) is None:
         log.warning(
             "[digest] unsubscribe_url is not set: /subscribe answers 503 (confirmation links "

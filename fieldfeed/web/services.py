@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.errors import ConfigError
+from fieldfeed.errors import ConfigError, StateError
 from fieldfeed.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,10 @@ class WebServices:
             if self._engine is None:
                 from fieldfeed.store import open_store
 
-                self._engine = open_store(self.settings.database_url)
+                try:
+                    self._engine = open_store(self.settings.database_url)
+                except OSError as exc:  # its folder cannot be made: a StateError like the rest
+                    raise StateError(f"state database: {exc.strerror or exc}") from None
             return self._engine
 
     def mailer(self) -> MailSender:
