@@ -244,5 +244,6 @@ def test_without_a_public_url_subscribe_is_refused_not_linked_to_the_host(
         assert confirm_links(smtp) == []  # was: http://evil.example/confirm/<valid token>
         assert received == 0
         assert r.status_code == 503 and "not set up" in r.text
+        assert http.get("/subscribe").status_code == 503  # no form that cannot work
         assert http.get("/health").status_code == 200  # the rest of serve still answers
     assert "unsubscribe_url is not set: /subscribe answers 503" in caplog.text

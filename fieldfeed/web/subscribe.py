@@ -48,7 +48,9 @@ SUBSCRIBE_PATH = "/subscribe"
 
 
 async def subscribe_form(request: Request) -> Response:
-    """GET: the form."""
+    """GET: the form (503 where no confirmation link can be built: no dead-end form)."""
+    if public_base(services_of(request).settings) is None:
+        raise HTTPException(503, "Subscriptions are not set up on this server yet.")
     return _form(request)
 
 
