@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from serve_helpers import ServeProcess, serve_process
 
 from fieldfeed.config import load_settings
+from fieldfeed.errors import ConfigError
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
 from fieldfeed.tokens import sign_confirmation, sign_unsubscribe
@@ -178,3 +180,14 @@ def test_redaction_covers_messages_arguments_and_tracebacks() -> None:
     assert "SECRET" not in text, text
     assert text.startswith("on /confirm/<redacted>\n")
     assert text.endswith("ValueError: bad path /u/<redacted>")
+
+
+def test_read_deadlines_must_be_positive(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site")
+    config = site / "fieldfeed.toml"
+    config.write_text(config.read_text().replace("header_timeout = 1.0", "header_timeout = 0"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    assert "[serve] header_timeout must be more than 0 and at most 3600 seconds, got 0" in str(
+        info.value
+    )
