@@ -133,6 +133,10 @@ class ServeSettings:
     port: int = 8080
     #: Subscribe POSTs allowed per client address per hour.
     subscribe_rate: int = 10
+    #: Seconds a client has to send a request's header (then the connection is closed).
+    header_timeout: float = 10.0
+    #: Seconds a client has to send a request's body, from the end of its header.
+    body_timeout: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +335,17 @@ def parse_settings(
                 f"[delivery] port must be 1-65535, got {delivery.port}",
             )
         )
+    serve: ServeSettings = built["serve"]
+    for key in ("header_timeout", "body_timeout"):
+        if not 0 < getattr(serve, key) <= 3600:
+            problems.append(
+                Problem(
+                    shown,
+                    where("serve", key),
+                    f"[serve] {key} must be more than 0 and at most 3600 seconds, "
+                    f"got {getattr(serve, key)}",
+                )
+            )
     dkim = delivery.dkim
     if any((dkim.domain, dkim.selector, dkim.key_file)) and not dkim.enabled:
         problems.append(

@@ -33,6 +33,8 @@ def serve(
     import uvicorn
 
     from fieldfeed.web.app import create_app
+    from fieldfeed.web.dbcheck import check_database
+    from fieldfeed.web.server import install_log_redaction, server_config
     from fieldfeed.web.services import WebServices
 
     console = Console(max(verbose, 1), quiet)  # access log and startup lines by default
@@ -41,16 +43,26 @@ def serve(
     port = settings.serve.port if port is None else port
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0-65535, got {port}")
-    app = create_app(settings, WebServices.from_settings(settings))
-    console.info(f"serving {settings.output_dir} on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(
+    services = WebServices.from_settings(settings)
+    app = create_app(settings, services)
+    problem = check_database(services)
+    if problem:
+        # Feeds need no database: serve them, and say (once, in one line) what is wrong.
+        console.warn(
+            f"warning: state database: {problem}; /health answers 503 and the endpoints "
+            "that need it answer 503 until it is repaired"
+        )
+    config = server_config(
         app,
-        host=host,
-        port=port,
+        host,
+        port,
+        serve=settings.serve,
         log_level="warning" if quiet else ("debug" if verbose >= 2 else "info"),
-        # Behind a reverse proxy on this machine the client address comes from
-        # X-Forwarded-For (trusted from 127.0.0.1 only; FORWARDED_ALLOW_IPS widens it).
-        proxy_headers=True,
-        server_header=False,
         access_log=not quiet,
     )
+    install_log_redaction()  # after uvicorn set its handlers up (in Config)
+    console.info(f"serving {settings.output_dir} on http://{host}:{port}/ (Ctrl-C stops)")
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # uvicorn logged why (the port is taken, say)
+        raise typer.Exit(1)

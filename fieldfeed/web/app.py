@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,9 +20,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldfeed.config import Settings
+from fieldfeed.errors import StateError
 from fieldfeed.web import archive, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
+from fieldfeed.web.dbcheck import DatabaseVerdict, database_error_text
 from fieldfeed.web.health import health
+from fieldfeed.web.mail import public_base
+from fieldfeed.web.origin import configured_origins
 from fieldfeed.web.pages import Pages
 from fieldfeed.web.ratelimit import RateLimiter
 from fieldfeed.web.services import WebServices
@@ -34,6 +39,7 @@ MAX_BODY = 64 * 1024
 
 _TITLES = {
     400: "Bad request",
+    403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
     413: "Request too large",
@@ -90,6 +96,18 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
             response.headers.update(exc.headers)
         return response
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # A known failure (unreachable, locked, corrupt): one line in the log, a 503 page.
+        log.error(
+            "%s %s: state database: %s",
+            request.method,
+            request.url.path,
+            database_error_text(exc),
+        )
+        return pages.error(
+            503, _TITLES[503], "This service is not available right now. Try again later."
+        )
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return PlainTextResponse("Internal server error.", status_code=500)
@@ -105,12 +123,24 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
             Middleware(BodyLimitMiddleware, max_body=MAX_BODY),
             Middleware(GzipPages, minimum_size=1024, level=6),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            SQLAlchemyError: database_error,
+            StateError: database_error,
+            Exception: server_error,
+        },
         lifespan=lifespan,
     )
     app.state.services = services
     app.state.pages = pages
     app.state.limiter = RateLimiter(settings.serve.subscribe_rate, 3600.0)
+    app.state.origins = configured_origins(settings)
+    app.state.database_verdict = DatabaseVerdict()
+    if public_base(settings) is None:
+        log.warning(
+            "[digest] unsubscribe_url is not set: /subscribe answers 503 (confirmation links "
+            "are built from it, never from the request's Host header)"
+        )
     return app
 
 
@@ -130,7 +160,14 @@ def _short(message: str) -> str:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_body`` bytes with 413, declared or streamed."""
+    """Refuses ambiguous framing (400, connection closed) and bodies over ``max_body``
+    bytes (413), declared or streamed.
+
+    A request with both Content-Length and Transfer-Encoding (RFC 9112 6.3) is how requests
+    are smuggled past a proxy that frames by the other header: h11 frames by
+    Transfer-Encoding and would answer and keep the connection. We answer 400 and close
+    it, reading nothing of the body.
+    """
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
@@ -139,6 +176,16 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        names = {key for key, _ in scope.get("headers", [])}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            log.info("refused a request with both Content-Length and Transfer-Encoding")
+            refusal = PlainTextResponse(
+                "Bad request: both Content-Length and Transfer-Encoding.",
+                status_code=400,
+                headers={"Connection": "close"},
+            )
+            await refusal(scope, receive, send)
             return
         for key, value in scope.get("headers", []):
             if key == b"content-length":

@@ -8,9 +8,11 @@ address, no unsubscribe token. Issues are frozen, so each page is rendered once 
 from __future__ import annotations
 
 import html as html_lib
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -49,6 +51,8 @@ ISSUE_HEADERS = dict(
 )
 _MAX_NUMBER = 10**9
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class ArchiveEntry:
@@ -60,20 +64,48 @@ class ArchiveEntry:
     path: str
 
 
+#: What reading one damaged issue row raises (bad JSON, a missing key, an unparseable date).
+ROW_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
+
+
 def list_issues(engine: Engine) -> list[ArchiveEntry]:
-    """Every issue that has started sending, newest first."""
+    """Every issue that has started sending, newest first.
+
+    A row that cannot be read is logged and left out: one damaged issue must not hide the
+    whole archive. One query normally; only when a row fails is each read on its own.
+    """
     query = sa.select(issues_table.c.number, issues_table.c.created, issues_table.c.posts)
     with engine.connect() as conn:
-        rows = conn.execute(query.order_by(issues_table.c.number.desc())).all()
-    return [
-        ArchiveEntry(
-            number=row.number,
-            created=row.created,
-            titles=tuple(p.title for p in load_posts(row.posts)),
-            path=f"/archive/{row.number}/",
-        )
-        for row in rows
-    ]
+        try:
+            rows = conn.execute(query.order_by(issues_table.c.number.desc())).all()
+            return [_entry(row) for row in rows]
+        except ROW_ERRORS:
+            pass  # find which rows, below
+        numbers = conn.execute(
+            sa.select(issues_table.c.number).order_by(issues_table.c.number.desc())
+        ).scalars()
+        entries = []
+        for number in list(numbers):
+            try:
+                entries.append(
+                    _entry(conn.execute(query.where(issues_table.c.number == number)).one())
+                )
+            except ROW_ERRORS as exc:
+                log.error("archive: issue %s cannot be read, left out: %s", number, _one_line(exc))
+        return entries
+
+
+def _entry(row: Any) -> ArchiveEntry:
+    return ArchiveEntry(
+        number=row.number,
+        created=row.created,
+        titles=tuple(p.title for p in load_posts(row.posts)),
+        path=f"/archive/{row.number}/",
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def load_issue(engine: Engine, number: int) -> tuple[Issue, datetime | None] | None:
@@ -156,7 +188,11 @@ async def archive_issue(request: Request) -> Response:
         services = services_of(request)
 
         def render() -> str | None:
-            found = load_issue(services.engine(), number)
+            try:
+                found = load_issue(services.engine(), number)
+            except ROW_ERRORS as exc:
+                log.error("archive: issue %d cannot be read: %s", number, _one_line(exc))
+                return None
             if found is None:
                 return None
             return render_public(services.settings, *found)

@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from fieldfeed.web.pages import Pages
-from fieldfeed.web.ratelimit import RateLimiter
+from fieldfeed.web.ratelimit import RateLimiter, network_key
 from fieldfeed.web.services import WebServices
 
 
@@ -25,6 +25,12 @@ def limiter_of(request: Request) -> RateLimiter:
     return limiter
 
 
+def own_origins(request: Request) -> frozenset[str]:
+    """The origins the site's configuration names as its own (see :mod:`origin`)."""
+    origins: frozenset[str] = request.app.state.origins
+    return origins
+
+
 def secret_of(request: Request) -> bytes:
     """The signing secret, or 503 when the server was started without FIELDFEED_SECRET."""
     secret = services_of(request).secret
@@ -34,8 +40,9 @@ def secret_of(request: Request) -> bytes:
 
 
 def client_key(request: Request) -> str:
-    """The client's address as the rate limit sees it (after uvicorn's proxy handling)."""
-    return request.client.host if request.client else "unknown"
+    """The client's network as the rate limit counts it (after uvicorn's proxy handling):
+    an IPv4 address or an IPv6 /64 (:func:`network_key`)."""
+    return network_key(request.client.host) if request.client else "unknown"
 
 
 async def read_form(request: Request) -> dict[str, str]:

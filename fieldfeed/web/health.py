@@ -1,15 +1,16 @@
-"""GET /health: is the server up, can it reach the database, when were the feeds built."""
+"""GET /health: is the server up, can it read the database, when were the feeds built."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from fieldfeed.runner import last_build
+from fieldfeed.web.dbcheck import DatabaseVerdict
 from fieldfeed.web.services import WebServices
 from fieldfeed.web.static import newest_mtime
 
@@ -20,14 +21,10 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def check_health(services: WebServices) -> dict[str, object]:
+def check_health(services: WebServices, verdict: DatabaseVerdict) -> dict[str, object]:
     """The health report (blocking: touches the database and the output folder)."""
-    database = True
-    try:
-        with services.engine().connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception:  # any failure means "not reachable"; details go to the log, not out
-        database = False
+    # A real read of every table (dbcheck); why it failed goes to the log, not out.
+    database = verdict.problem(services, time.monotonic()) is None
     built = last_build(services.settings)
     return {
         "ok": database,
@@ -40,7 +37,8 @@ def check_health(services: WebServices) -> dict[str, object]:
 
 async def health(request: Request) -> JSONResponse:
     services: WebServices = request.app.state.services
-    report = await run_in_threadpool(check_health, services)
+    verdict: DatabaseVerdict = request.app.state.database_verdict
+    report = await run_in_threadpool(check_health, services, verdict)
     return JSONResponse(
         report, status_code=200 if report["ok"] else 503, headers={"Cache-Control": "no-store"}
     )

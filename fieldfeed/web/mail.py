@@ -33,25 +33,32 @@ log = logging.getLogger(__name__)
 _POLICY = SMTP.clone(max_line_length=76)
 
 
-def public_base(settings: Settings, request_base: str) -> str:
-    """Where ``serve`` is reachable from outside, ending in "/".
+def public_base(settings: Settings) -> str | None:
+    """Where ``serve`` is reachable from outside, ending in "/"; None when not configured.
 
     ``[digest] unsubscribe_url`` names serve's public /u/ endpoint, so its parent is serve's
-    root. Only when it is unset does the request's own base URL serve (trust the Host header
-    only behind a proxy that sets it).
+    root. Nothing from the request (Host, X-Forwarded-Host) is ever used: a forged Host header
+    would otherwise put an attacker's link, with a valid token, in a mail from this site. Not
+    ``[site] url`` either: the blog is often hosted elsewhere, and a confirmation link to a
+    host without serve is a silent dead end; without unsubscribe_url no digest can be sent
+    anyway.
     """
-    unsub = settings.digest.unsubscribe_url
-    if unsub.startswith(("https://", "http://")):
-        parts = urlsplit(unsub)
-        path = parts.path.rstrip("/")
-        if path.endswith("/u"):
-            path = path[: -len("/u")]
-        return f"{parts.scheme}://{parts.netloc}{path}/"
-    return request_base if request_base.endswith("/") else request_base + "/"
+    unsub = settings.digest.unsubscribe_url.strip()
+    if not unsub.startswith(("https://", "http://")):
+        return None
+    parts = urlsplit(unsub)
+    if not parts.netloc:
+        return None
+    path = parts.path.rstrip("/")
+    if path.endswith("/u"):
+        path = path[: -len("/u")]
+    return f"{parts.scheme}://{parts.netloc}{path}/"
 
 
-def confirm_url(settings: Settings, request_base: str, token: str) -> str:
-    return public_base(settings, request_base) + "confirm/" + token
+def confirm_url(settings: Settings, token: str) -> str | None:
+    """The confirmation link for ``token``, or None when serve's public URL is not configured."""
+    base = public_base(settings)
+    return None if base is None else base + "confirm/" + token
 
 
 def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.errors import FieldfeedError
+from fieldfeed.errors import FieldfeedError, StateError
 from fieldfeed.tokens import check_secret
 from fieldfeed.web.ratelimit import RateLimiter
 
@@ -76,7 +76,10 @@ class WebServices:
             if self._engine is None:
                 from fieldfeed.store import open_store
 
-                self._engine = open_store(self.settings.database_url)
+                try:
+                    self._engine = open_store(self.settings.database_url)
+                except OSError as exc:  # its folder cannot be made: a StateError like the rest
+                    raise StateError(f"state database: {exc.strerror or exc}") from None
             return self._engine
 
     def mailer(self) -> MailSender:

@@ -32,12 +32,15 @@ from fieldfeed.tokens import sign_confirmation, verify_confirmation
 from fieldfeed.web.deps import (
     client_key,
     limiter_of,
+    own_origins,
     pages_of,
     read_form,
     secret_of,
     services_of,
 )
-from fieldfeed.web.mail import confirm_url, send_confirmation
+from fieldfeed.web.mail import confirm_url, public_base, send_confirmation
+from fieldfeed.web.origin import foreign_origin
+from fieldfeed.web.ratelimit import mailbox_key
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,9 @@ SUBSCRIBE_PATH = "/subscribe"
 
 
 async def subscribe_form(request: Request) -> Response:
-    """GET: the form."""
+    """GET: the form (503 where no confirmation link can be built: no dead-end form)."""
+    if public_base(services_of(request).settings) is None:
+        raise HTTPException(503, "Subscriptions are not set up on this server yet.")
     return _form(request)
 
 
@@ -61,6 +66,9 @@ def _form(
     return pages_of(request).response(
         "subscribe",
         status_code=status_code,
+        # Not "no-referrer" here: with it, browsers send "Origin: null" on the form's POST,
+        # which the cross-site check must refuse. This URL carries no token.
+        headers={"Referrer-Policy": "same-origin"},
         action=SUBSCRIBE_PATH,
         error=error,
         email=email,
@@ -74,6 +82,13 @@ async def subscribe_post(request: Request) -> Response:
     """POST: validate, store as pending, answer, then mail the confirmation link."""
     services = services_of(request)
     secret = secret_of(request)
+    if public_base(services.settings) is None:
+        raise HTTPException(503, "Subscriptions are not set up on this server yet.")
+    foreign = foreign_origin(request, own_origins(request))
+    if foreign is not None:
+        # Another site's page made a browser POST here: send nothing (not even count it).
+        log.info("refused a subscribe POST from another site's page (%s)", foreign[:100])
+        raise HTTPException(403, "Subscribe from this site's own form.")
     wait = limiter_of(request).hit(client_key(request), time.monotonic())
     if wait is not None:
         raise HTTPException(
@@ -106,10 +121,12 @@ async def subscribe_post(request: Request) -> Response:
         lambda: register_pending(services.engine(), address, clean, tags, now)
     )
     task = None
-    if pending is not None and services.mail_limiter.hit(address.lower(), time.monotonic()) is None:
+    mailbox = mailbox_key(address)
+    if pending is not None and services.mail_limiter.hit(mailbox, time.monotonic()) is None:
         token = sign_confirmation(secret, pending.email, int(now.timestamp()))
-        link = confirm_url(services.settings, str(request.base_url), token)
-        task = BackgroundTask(send_confirmation, services, pending, link)
+        link = confirm_url(services.settings, token)
+        if link is not None:
+            task = BackgroundTask(send_confirmation, services, pending, link)
     return pages_of(request).response(
         "subscribe_sent",
         background=task,
