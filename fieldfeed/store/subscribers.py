@@ -12,12 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.headers import header_text
 from fieldfeed.model import Subscriber
 from fieldfeed.store.schema import subscribers as t
 from fieldfeed.text import slugify
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CR_LF_NUL = re.compile("[\r\n\x00]")
 
 
 class InvalidSubscriber(FieldfeedError):
@@ -40,10 +41,15 @@ def normalize_email(address: str) -> str:
 
 
 def clean_name(name: str) -> str:
-    """A display name safe to put in a To: header (CR/LF would be header injection)."""
-    name = name.strip()
-    if _CONTROL.search(name):
-        raise InvalidSubscriber(f"name {name!r} contains control characters (CR, LF, ...)")
+    """The display name as stored: normalised like every header value (other control
+    characters and line separators such as U+2028 become a space, see
+    :func:`fieldfeed.headers.header_text`), so the name shown is the name kept.
+
+    CR, LF and NUL are refused: typed into a name field they are an injection attempt.
+    """
+    if _CR_LF_NUL.search(name):
+        raise InvalidSubscriber(f"name {name.strip()!r} contains control characters (CR, LF, ...)")
+    name = header_text(name)
     if len(name) > 200:
         raise InvalidSubscriber("name is longer than 200 characters")
     return name
