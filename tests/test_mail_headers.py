@@ -27,7 +27,15 @@ from test_web import confirm_link, running_server
 
 from fieldfeed import pipeline
 from fieldfeed.digest_render import render_issue
-from fieldfeed.headers import display_name, header_text
+from fieldfeed.headers import (
+    MessageError,
+    angle_field,
+    check_header_block,
+    display_name,
+    header_text,
+    mailbox,
+    unstructured,
+)
 from fieldfeed.message import DIGEST_FIELDS, MessageTemplate, default_list_id
 from fieldfeed.model import Issue
 from fieldfeed.store import open_store
@@ -176,3 +184,55 @@ def test_a_long_non_ascii_name_is_cut_to_fit_one_line() -> None:
     raw = template.build(sub, "https://e.org/u/1.a")
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert PARSER.parsebytes(raw)["To"].addresses[0].display_name == "李" * 200
+
+
+_ASCII = st.text(alphabet=st.characters(max_codepoint=127), max_size=200)
+_ANY = st.one_of(
+    _ASCII,
+    st.text(max_size=200),
+    st.just(EVIL),
+    st.builds(
+        " ".join,
+        st.lists(
+            st.sampled_from(
+                ["=?", "?=", "=?utf-8?q?a?=", '"', "\\", "(", ")", "<", ">", ",", "\t", "é"]
+            ),
+            max_size=12,
+        ),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=_ANY, subject=_ANY)
+def test_header_lines_parse_back_to_exactly_the_normalised_text(name: str, subject: str) -> None:
+    """The chokepoint alone, fast, biased to ASCII (quoted-strings, atoms, '=?' text)."""
+    head = (
+        mailbox("From", name, "news@example.org")
+        + mailbox("To", name, "reader@bücher.example")
+        + unstructured("Subject", subject)
+        + angle_field("List-Id", name, "list.example.org")
+    )
+    raw = head + b"\r\nbody\r\n"
+    check_header_block(raw, ("From", "To", "Subject", "List-Id"))
+    msg = PARSER.parsebytes(raw)
+    assert list(msg.keys()) == ["From", "To", "Subject", "List-Id"]
+    assert msg["Subject"] == header_text(subject)
+    assert msg["From"].addresses[0].display_name == display_name(name)
+    to = msg["To"].addresses[0]
+    assert (to.display_name, to.addr_spec) == (display_name(name), "reader@xn--bcher-kva.example")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@b.org\r\nTo: c@d.org\r\nBcc: e@f.org\r\n\r\n",
+        b"From: a@b.org\r\nTo: c@d.org\r\n\r\n",
+        b"From: a@b.org\r\nTo: c@d.org\nX: y\r\nSubject: s\r\n\r\n",
+        b"From: a@b.org\r\nTo: c@d.org\r\nSubject: \xc3\xa9\r\n\r\n",
+        b"From: a@b.org\r\nTo: c@d.org\r\nSubject",
+    ],
+)
+def test_check_header_block_refuses_anything_but_the_expected_fields(raw: bytes) -> None:
+    with pytest.raises(MessageError):
+        check_header_block(raw, ("From", "To", "Subject"))
