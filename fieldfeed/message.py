@@ -119,9 +119,13 @@ def sender_mailbox(settings: Settings) -> tuple[str, str]:
     address. Parsing the configured text is safe: only folding (writing) was vulnerable.
     """
     site = settings.site
-    sender = settings.digest.sender.strip() or str(
-        Address(display_name=header_text(site.title), addr_spec=site.email)
-    )
+    sender = settings.digest.sender.strip()
+    if not sender and "@" in site.email:
+        # The title as text: never through a parser that would decode '=?...?=' in it.
+        try:
+            return site.title, ascii_address(site.email.strip())
+        except MessageError as exc:
+            raise MessageError(f"[site] email: {exc}") from None
     check_header_value("[digest] from", sender)
     from_header = _POLICY.header_factory("From", sender)
     addresses: tuple[Address, ...] = tuple(getattr(from_header, "addresses", ()))

@@ -236,3 +236,20 @@ def test_header_lines_parse_back_to_exactly_the_normalised_text(name: str, subje
 def test_check_header_block_refuses_anything_but_the_expected_fields(raw: bytes) -> None:
     with pytest.raises(MessageError):
         check_header_block(raw, ("From", "To", "Subject"))
+
+
+def test_site_title_as_sender_name_and_list_id_stays_literal() -> None:
+    """With no [digest] from, the site's title names the sender: never decoded either."""
+    site = dataclasses.replace(_SETTINGS.site, title=f"Notes {EVIL}")
+    config = dataclasses.replace(
+        _SETTINGS, site=site, digest=dataclasses.replace(_SETTINGS.digest, sender="")
+    )
+    post = make_post("p", "Hello", (), "s", 10, GOLDEN_NOW)
+    issue = Issue(number=1, cutoff=GOLDEN_NOW, created=GOLDEN_NOW, posts=(post,))
+    rendered = render_issue(config, template_env(config), issue, issue.posts)
+    template = MessageTemplate(config, rendered, issue, list_id=default_list_id(config))
+    raw = template.build(golden_subscriber(), "https://e.org/u/1.a")
+    msg = assert_not_injected(raw, DIGEST_FIELDS)
+    assert msg["From"].addresses[0].display_name == f"Notes {EVIL}"
+    assert msg["From"].addresses[0].addr_spec == _SETTINGS.site.email
+    assert str(msg["List-Id"]).startswith(f"Notes {EVIL}")
