@@ -12,7 +12,6 @@ DKIM is configured.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import html as html_lib
@@ -35,7 +34,17 @@ from fieldfeed.digest_render import (
     RenderedIssue,
     tag_filter_sentence,
 )
-from fieldfeed.errors import FieldfeedError
+from fieldfeed.headers import (
+    MessageError,
+    angle_field,
+    ascii_address,
+    check_header_block,
+    display_name,
+    field_line,
+    header_text,
+    mailbox,
+    unstructured,
+)
 from fieldfeed.model import Issue, Subscriber
 from fieldfeed.text import slugify
 
@@ -45,14 +54,9 @@ _POLICY = SMTP.clone(max_line_length=76)
 _QP_LINE = 76  # RFC 2045 6.7: encoded lines at most 76 characters
 _HEADER_LINE = 998  # RFC 5322 2.1.1
 
-# Anything a header parser or CPython's folding might treat as a line break (CVE-2024-6923:
-# the email package did not quote all of these before 3.11.10), plus NUL.
+# Anything a header parser might treat as a line break, plus NUL: refused in configuration
+# values (the operator's own text); data from subscribers and posts is normalised instead.
 _LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-# An RFC 5322 dot-atom address, ASCII only (no SMTPUTF8).
-_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-# A display name that needs neither quoting nor encoding: atoms separated by single spaces.
-# '=' and '?' are left out so a name that looks like an RFC 2047 encoded-word gets quoted.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")
 _URI = re.compile(r"https?://[!#-;=?-~]+")  # printable ASCII without space, '<', '>' and '"'
 
 # Stand-ins for the per-recipient header lines while the template message is serialised.
@@ -60,9 +64,24 @@ _TO_MARK = "to-placeholder@placeholder.invalid"
 _MID_MARK = "<mid-placeholder@placeholder.invalid>"
 _LU_MARK = "<lu-placeholder>"
 
+#: The header fields of every digest message, in order (checked on the serialised bytes).
+DIGEST_FIELDS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Precedence",
+    "X-Auto-Response-Suppress",
+    "X-Fieldfeed-Issue",
+    "MIME-Version",
+    "Content-Type",
+)
 
-class MessageError(FieldfeedError):
-    """A header value cannot be put in a message (line break, unusable address or URL)."""
+__all__ = ["DIGEST_FIELDS", "MessageError", "MessageTemplate", "default_list_id", "message_id"]
 
 
 def message_id(issue_number: int, subscriber_id: int, domain: str) -> str:
@@ -77,17 +96,47 @@ def message_id(issue_number: int, subscriber_id: int, domain: str) -> str:
 def default_list_id(settings: Settings) -> str:
     """The List-Id (RFC 2919) for the site: ``<slug of site title>.<site host>``."""
     host = urlsplit(settings.site.url).hostname or "localhost"
+    host = ascii_address(f"x@{host}").partition("@")[2] if not host.isascii() else host
     return f"{slugify(settings.site.title) or 'digest'}.{host}"
 
 
 def check_header_value(field: str, value: str) -> str:
-    """``value`` unchanged, or MessageError if it holds a line break (header injection)."""
+    """``value`` unchanged, or MessageError if it holds a line break: for configuration
+    values, where a line break is a mistake to report (subscriber and post data is normalised
+    by :mod:`fieldfeed.headers` instead)."""
     if _LINE_BREAKS.search(value):
         raise MessageError(
             f"{field}: refusing a value with a line break (CR/LF), which could inject "
             f"headers: {value!r}"
         )
     return value
+
+
+def sender_mailbox(settings: Settings) -> tuple[str, str]:
+    """``(display name, address)`` of ``[digest] from`` (or the site's title and email).
+
+    The address comes back with its domain in IDNA A-labels. MessageError if it is not one
+    address. Parsing the configured text is safe: only folding (writing) was vulnerable.
+    """
+    site = settings.site
+    sender = settings.digest.sender.strip()
+    if not sender and "@" in site.email:
+        # The title as text: never through a parser that would decode '=?...?=' in it.
+        try:
+            return site.title, ascii_address(site.email.strip())
+        except MessageError as exc:
+            raise MessageError(f"[site] email: {exc}") from None
+    check_header_value("[digest] from", sender)
+    from_header = _POLICY.header_factory("From", sender)
+    addresses: tuple[Address, ...] = tuple(getattr(from_header, "addresses", ()))
+    if len(addresses) != 1 or not addresses[0].domain:
+        raise MessageError(
+            f"[digest] from must be one address like 'Name <news@example.org>', got {sender!r}"
+        )
+    try:
+        return addresses[0].display_name, ascii_address(addresses[0].addr_spec)
+    except MessageError as exc:
+        raise MessageError(f"[digest] from: {exc}") from None
 
 
 def _qp(data: bytes) -> bytes:
@@ -159,26 +208,21 @@ class MessageTemplate:
                 "link; set it to where `fieldfeed serve`'s /u/ is public, "
                 "e.g. https://example.org/u/"
             )
-        sender = settings.digest.sender.strip() or str(
-            Address(display_name=site.title, addr_spec=site.email)
-        )
-        check_header_value("[digest] from", sender)
-        from_header = _POLICY.header_factory("From", sender)
-        addresses: tuple[Address, ...] = tuple(getattr(from_header, "addresses", ()))
-        if len(addresses) != 1 or not addresses[0].domain:
-            raise MessageError(
-                f"[digest] from must be one address like 'Name <news@example.org>', got {sender!r}"
-            )
-        self.domain: str = addresses[0].domain
+        sender_name, sender_addr = sender_mailbox(settings)
+        self.domain: str = sender_addr.rpartition("@")[2]
         mailto = settings.digest.unsubscribe_mailto.strip().removeprefix("mailto:")
-        mailto = mailto or addresses[0].addr_spec
+        mailto = mailto or sender_addr
         check_header_value("[digest] unsubscribe_mailto", mailto)
-        if not _ADDRESS.fullmatch(mailto):
-            raise MessageError(f"[digest] unsubscribe_mailto is not an address: {mailto!r}")
+        try:
+            mailto = ascii_address(mailto)
+        except MessageError:
+            raise MessageError(
+                f"[digest] unsubscribe_mailto is not an address: {mailto!r}"
+            ) from None
         self._mailto = f"<mailto:{mailto}?subject=unsubscribe>"
 
-        subject = check_header_value("subject", rendered.subject)
-        subject = " ".join(subject.split())
+        # Post titles reach the subject: normalised (never refused), encoded by headers.py.
+        subject = header_text(rendered.subject)
         self.subject: str = f"[TEST] {subject}" if test else subject
         list_id = check_header_value("List-Id", list_id).strip().strip("<>")
 
@@ -192,18 +236,24 @@ class MessageTemplate:
         self._mid_prefix = f"<issue-{issue.number}.test-{digest[:8]}" if test else None
         self._tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
 
+        # Every header line comes from fieldfeed.headers; the email package only builds the
+        # MIME body (and its MIME-Version and Content-Type lines, from fixed values).
+        head = b"".join(
+            (
+                mailbox("From", sender_name, sender_addr),
+                f"To: {_TO_MARK}\r\n".encode("ascii"),
+                unstructured("Subject", self.subject),
+                field_line("Date", format_datetime(issue.created.astimezone(site.tz))),
+                f"Message-ID: {_MID_MARK}\r\n".encode("ascii"),
+                angle_field("List-Id", site.title, list_id),
+                f"List-Unsubscribe: {_LU_MARK}\r\n".encode("ascii"),
+                field_line("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                field_line("Precedence", "bulk"),
+                field_line("X-Auto-Response-Suppress", "OOF, AutoReply"),
+                field_line("X-Fieldfeed-Issue", str(issue.number)),
+            )
+        )
         msg = EmailMessage(policy=_POLICY)
-        msg["From"] = sender
-        msg["To"] = _TO_MARK
-        msg["Subject"] = self.subject
-        msg["Date"] = format_datetime(issue.created.astimezone(site.tz))
-        msg["Message-ID"] = _MID_MARK
-        msg["List-Id"] = f"{site.title} <{list_id}>"
-        msg["List-Unsubscribe"] = _LU_MARK
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg["Precedence"] = "bulk"
-        msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-        msg["X-Fieldfeed-Issue"] = str(issue.number)
         msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
         msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
         # add_alternative copies MIME-Version into the HTML part; only the top level needs it.
@@ -211,7 +261,7 @@ class MessageTemplate:
             del part["MIME-Version"]
         # A fixed boundary keeps builds byte-for-byte reproducible; "=_" cannot occur in QP text.
         msg.set_boundary(f"=_ff_{digest[:24]}")
-        raw = _refold_subject(msg.as_bytes(policy=_POLICY), self.subject)
+        raw = head + msg.as_bytes(policy=_POLICY)
         self._segments, self._slots = _split(raw)
 
         self._key: bytes | None = None
@@ -227,15 +277,9 @@ class MessageTemplate:
         or address with a line break, a non-ASCII address, or an unusable URL; a caller
         sending a whole list records that as this recipient's failure and goes on.
         """
-        email = subscriber.email
-        name = subscriber.name
-        if not _ADDRESS.fullmatch(email):
-            check_header_value("subscriber email", email)
-            raise MessageError(f"cannot address {email!r}: not a plain ASCII address")
-        if name:
-            check_header_value("subscriber name", name)
+        email = ascii_address(subscriber.email)
+        name = display_name(subscriber.name)
         if not _URI.fullmatch(unsubscribe_url) or len(unsubscribe_url) > 900:
-            check_header_value("unsubscribe URL", unsubscribe_url)
             raise MessageError(f"unusable unsubscribe URL {unsubscribe_url!r}")
 
         values = {
@@ -255,7 +299,7 @@ class MessageTemplate:
         if len(lu) > 80:  # fold between the URIs; never into an encoded-word (RFC 2369, 8058)
             lu = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n {self._mailto}\r\n"
         headers = {
-            "to": _to_line(name, email),
+            "to": mailbox("To", name, email),
             "mid": f"Message-ID: {mid}\r\n".encode("ascii"),
             "lu": lu.encode("ascii"),
         }
@@ -280,71 +324,10 @@ class MessageTemplate:
                     out.append(enc)
             out.append(segment)
         message = b"".join(out)
+        check_header_block(message, DIGEST_FIELDS)
         if self._key is not None:
             message = dkim_signing.sign(message, self._dkim, key=self._key)
         return message
-
-
-def _to_line(name: str, email: str) -> bytes:
-    """The To header line; the name as atoms, a quoted-string or RFC 2047 encoded-words."""
-    if not name:
-        return f"To: {email}\r\n".encode("ascii")
-    if len(name) + len(email) < 64:
-        if _PLAIN_NAME.fullmatch(name):
-            return f"To: {name} <{email}>\r\n".encode("ascii")
-        if name.isascii() and name.isprintable() and "=?" not in name:
-            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-            return f'To: "{quoted}" <{email}>\r\n'.encode("ascii")
-    # Non-ASCII, long, or looking like an encoded-word (which a reader would decode if left
-    # bare): the whole name as one base64 encoded-word (RFC 2047 5(3)).
-    words = _encoded_words(name)
-    if len(words) == 1 or "=?" in name:
-        return b"To: " + b"\r\n ".join(words) + f" <{email}>\r\n".encode("ascii")
-    # A name too long for one encoded-word is rare: let the email package split and fold it
-    # (CPython's parser keeps the space between adjacent encoded-words that RFC 2047 drops,
-    # so our own split would not round-trip there). About 0.2 ms instead of 10 us.
-    header = _POLICY.header_factory("To", str(Address(display_name=name, addr_spec=email)))
-    folded: str = header.fold(policy=_POLICY)
-    return folded.encode("ascii")
-
-
-def _encoded_words(text: str) -> list[bytes]:
-    """``text`` as ``=?utf-8?b?...?=`` words of at most 68 characters, split between characters
-    (the whitespace between adjacent encoded-words is dropped when decoding)."""
-    words: list[bytes] = []
-    chunk = b""
-    for ch in text:
-        encoded = ch.encode("utf-8")
-        if len(chunk) + len(encoded) > 42:  # 42 bytes -> 56 base64 chars + 12 of framing
-            words.append(b"=?utf-8?b?" + base64.b64encode(chunk) + b"?=")
-            chunk = b""
-        chunk += encoded
-    words.append(b"=?utf-8?b?" + base64.b64encode(chunk) + b"?=")
-    return words
-
-
-def _refold_subject(raw: bytes, subject: str) -> bytes:
-    """Fold a long ASCII subject at spaces ourselves.
-
-    CPython's folder breaks right after "Subject:" when the value does not fit the first line,
-    and parsers then keep the fold's space as a leading space of the subject. Non-ASCII
-    subjects keep the email package's RFC 2047 folding.
-    """
-    if not subject.isascii():
-        return raw
-    start = raw.index(b"\r\nSubject:") + 2
-    end = raw.index(b"\r\n", start)
-    while raw[end + 2 : end + 3] in (b" ", b"\t"):
-        end = raw.index(b"\r\n", end + 2)
-    lines: list[str] = []
-    line = "Subject:"
-    for word in subject.split(" "):
-        if line != "Subject:" and len(line) + 1 + len(word) > _QP_LINE:
-            lines.append(line)
-            line = ""
-        line += " " + word
-    lines.append(line)
-    return raw[:start] + "\r\n".join(lines).encode("ascii") + raw[end:]
 
 
 def _split(raw: bytes) -> tuple[list[bytes], list[_Slot]]:

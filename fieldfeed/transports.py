@@ -18,6 +18,7 @@ from typing import Protocol
 
 from fieldfeed.config import DeliverySettings
 from fieldfeed.errors import DeliveryError
+from fieldfeed.headers import MessageError, ascii_address
 
 
 class TemporaryFailure(Exception):
@@ -162,7 +163,7 @@ class SMTPTransport:
         smtp = self._smtp
         stage = "before"
         try:
-            code, msg = smtp.mail(sender)
+            code, msg = smtp.mail(_ascii_address(sender))
             if code != 250:
                 self._rset()
                 raise _classify(code, msg)
@@ -215,11 +216,10 @@ def _quietly_close(smtp: smtplib.SMTP | None) -> None:
 
 
 def _ascii_address(address: str) -> str:
-    """The envelope form: an internationalised domain as IDNA (A-labels)."""
-    if address.isascii():
-        return address
-    local, _, domain = address.rpartition("@")
+    """The envelope form: an internationalised domain as IDNA A-labels (the same encoding
+    the message headers use). An address that cannot be encoded is passed on as it is,
+    for the relay to refuse."""
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        return ascii_address(address)
+    except MessageError:
         return address

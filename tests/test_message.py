@@ -248,21 +248,37 @@ def test_awkward_ascii_names_round_trip(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
-    ["Ada\r\nBcc: victim@example.com", "Ada\nX", "Ada\rX", "Ada\u2028X", "Ada\x85X", "Ada\x00"],
+    ("bad", "shown"),
+    [
+        ("Ada\r\nBcc: victim@example.com", "Ada Bcc: victim@example.com"),
+        ("Ada\nX", "Ada X"),
+        ("Ada\rX", "Ada X"),
+        ("Ada\u2028X", "Ada X"),
+        ("Ada\u2029X", "Ada X"),
+        ("Ada\x85X", "Ada X"),
+        ("Ada\x0b\x0c\x1c\x1d\x1eX", "Ada X"),
+        ("Ada\x00", "Ada"),
+    ],
 )
-def test_line_breaks_in_name_rejected(bad: str) -> None:
-    with pytest.raises(MessageError, match="line break"):
-        template().build(subscriber(name=bad), url_for(42))
+def test_line_breaks_in_name_normalised_not_fatal(bad: str, shown: str) -> None:
+    """A stored name with a line separator is shown with a space: it must not make every
+    digest to that subscriber fail, nor add a header."""
+    raw = template().build(subscriber(name=bad), url_for(42))
+    assert_wire_format(raw)
+    msg = PARSER.parsebytes(raw)
+    assert msg["To"].addresses[0].display_name == shown
+    assert msg["Bcc"] is None
 
 
-def test_line_breaks_in_subject_and_sender_rejected() -> None:
+def test_line_breaks_in_subject_normalised_and_in_sender_rejected() -> None:
     settings = golden_settings()
-    post = make_post("x", "Hello\r\nBcc: victim@example.com", (), "s", 10, GOLDEN_NOW)
+    post = make_post("x", "Hello\r\nBcc: victim@example.com\u2028X", (), "s", 10, GOLDEN_NOW)
     issue = Issue(number=1, cutoff=GOLDEN_NOW, created=GOLDEN_NOW, posts=(post,))
     rendered = render_issue(settings, template_env(settings), issue, issue.posts)
-    with pytest.raises(MessageError, match=r"subject.*line break"):
-        template(settings, rendered, issue)
+    raw = template(settings, rendered, issue).build(subscriber(), url_for(42))
+    msg = PARSER.parsebytes(raw)
+    assert msg["Subject"] == "Field Notes #1: Hello Bcc: victim@example.com X"
+    assert msg["Bcc"] is None
     bad_sender = dataclasses.replace(
         settings, digest=dataclasses.replace(settings.digest, sender="A <a@b.org>\nBcc: c@d.org")
     )

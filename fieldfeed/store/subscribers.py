@@ -12,12 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.headers import header_text
 from fieldfeed.model import Subscriber
 from fieldfeed.store.schema import subscribers as t
 from fieldfeed.text import slugify
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CR_LF_NUL = re.compile("[\r\n\x00]")
 
 
 class InvalidSubscriber(FieldfeedError):
@@ -25,25 +26,52 @@ class InvalidSubscriber(FieldfeedError):
 
 
 def normalize_email(address: str) -> str:
-    """The address as stored (email-validator's normalised form). Raises InvalidSubscriber.
+    """The address as stored: email-validator's normalised form with the domain in IDNA
+    A-labels (``user@xn--bcher-kva.example`` for ``user@bücher.example``), so it can go in
+    a header and an SMTP envelope as it is, and both spellings are one subscriber.
 
-    No DNS lookups: deliverability is the relay's business, and imports must work offline.
+    The one validation the subscribe form, ``subscribers add`` and ``import`` all use.
+    Raises InvalidSubscriber, also for non-ASCII before the @: such a mailbox needs
+    SMTPUTF8, which fieldfeed does not use (its messages are plain ASCII). No DNS lookups:
+    deliverability is the relay's business, and imports must work offline.
     """
+    return str(_validate(address).ascii_email)
+
+
+def _validate(address: str) -> email_validator.ValidatedEmail:
     address = address.strip()
     if not address:
         raise InvalidSubscriber("empty email address")
+    if not address.rpartition("@")[0].isascii():
+        raise InvalidSubscriber(
+            f"email address {address!r} has non-ASCII characters before the @: such "
+            "addresses need SMTPUTF8, which fieldfeed does not support; use an ASCII address"
+        )
     try:
-        result = email_validator.validate_email(address, check_deliverability=False)
+        return email_validator.validate_email(
+            address, check_deliverability=False, allow_smtputf8=False
+        )
     except email_validator.EmailNotValidError as exc:
         raise InvalidSubscriber(f"invalid email address {address!r}: {exc}") from None
-    return str(result.normalized)
+
+
+def _keys(address: str) -> tuple[str, ...]:
+    """Lookup keys of ``address``: its stored (A-label) form, and the Unicode-domain form
+    that versions before IDNA encoding stored, so those rows are still found."""
+    result = _validate(address)
+    return tuple({str(result.ascii_email).lower(), str(result.normalized).lower()})
 
 
 def clean_name(name: str) -> str:
-    """A display name safe to put in a To: header (CR/LF would be header injection)."""
-    name = name.strip()
-    if _CONTROL.search(name):
-        raise InvalidSubscriber(f"name {name!r} contains control characters (CR, LF, ...)")
+    """The display name as stored: normalised like every header value (other control
+    characters and line separators such as U+2028 become a space, see
+    :func:`fieldfeed.headers.header_text`), so the name shown is the name kept.
+
+    CR, LF and NUL are refused: typed into a name field they are an injection attempt.
+    """
+    if _CR_LF_NUL.search(name):
+        raise InvalidSubscriber(f"name {name.strip()!r} contains control characters (CR, LF, ...)")
+    name = header_text(name)
     if len(name) > 200:
         raise InvalidSubscriber("name is longer than 200 characters")
     return name
@@ -78,9 +106,9 @@ def _to_model(row: Any) -> Subscriber:
 
 def get(engine: Engine | Connection, email: str) -> Subscriber | None:
     """The subscriber with this address (any case), or None. ``email`` must be valid."""
-    key = normalize_email(email).lower()
+    keys = _keys(email)
     with _conn(engine) as conn:
-        row = conn.execute(sa.select(t).where(t.c.email_key == key)).first()
+        row = conn.execute(sa.select(t).where(t.c.email_key.in_(keys))).first()
     return _to_model(row) if row else None
 
 
@@ -132,10 +160,11 @@ def upsert(
     if status not in STATUSES:
         raise InvalidSubscriber(f"unknown status {status!r}")
     address = normalize_email(email)
+    keys = _keys(address)
     clean = clean_name(name) if name is not None else None
     tag_text = ",".join(parse_tags(tags)) if tags is not None else None
     with _begin(engine) as conn:
-        row = conn.execute(sa.select(t).where(t.c.email_key == address.lower())).first()
+        row = conn.execute(sa.select(t).where(t.c.email_key.in_(keys))).first()
         if row is None:
             values: dict[str, Any] = {
                 "email": address,
@@ -156,7 +185,7 @@ def upsert(
         if tag_text is not None and row.tags != tag_text:
             changes["tags"] = tag_text
         if row.email != address:
-            changes["email"] = address
+            changes.update(email=address, email_key=address.lower())
         if row.status != status:
             changes["status"] = status
             if status == "active":
@@ -170,14 +199,14 @@ def upsert(
 
 def unsubscribe(engine: Engine | Connection, email: str, *, now: datetime) -> Subscriber | None:
     """Mark an address unsubscribed (kept, so the history and a re-import can see it)."""
-    key = normalize_email(email).lower()
+    keys = _keys(email)
     with _begin(engine) as conn:
         conn.execute(
             sa.update(t)
-            .where(t.c.email_key == key, t.c.status != "unsubscribed")
+            .where(t.c.email_key.in_(keys), t.c.status != "unsubscribed")
             .values(status="unsubscribed", unsubscribed_at=now)
         )
-        row = conn.execute(sa.select(t).where(t.c.email_key == key)).first()
+        row = conn.execute(sa.select(t).where(t.c.email_key.in_(keys))).first()
     return _to_model(row) if row else None
 
 
@@ -194,9 +223,9 @@ def unsubscribe_id(engine: Engine | Connection, subscriber_id: int, *, now: date
 
 def purge(engine: Engine | Connection, email: str) -> bool:
     """Delete an address and its delivery history. True when it existed."""
-    key = normalize_email(email).lower()
+    keys = _keys(email)
     with _begin(engine) as conn:
-        result = conn.execute(sa.delete(t).where(t.c.email_key == key))
+        result = conn.execute(sa.delete(t).where(t.c.email_key.in_(keys)))
     return bool(result.rowcount)
 
 

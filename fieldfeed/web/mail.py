@@ -2,7 +2,9 @@
 
 Rendered from the ``confirm.txt`` and ``confirm.html`` templates (a site may override them by
 name); if a site's template is broken the mail falls back to a plain built-in text rather
-than leaving the person without a link. Header values pass the same CR/LF check as digests.
+than leaving the person without a link. Every header line comes from :mod:`fieldfeed.headers`
+(the name from the public form is normalised and encoded there, never folded by the email
+package), and the serialised header block is checked again before it reaches the transport.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -22,8 +25,9 @@ import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.digest_render import inline_css
-from fieldfeed.errors import DeliveryError
-from fieldfeed.message import check_header_value
+from fieldfeed.errors import DeliveryError, FieldfeedError
+from fieldfeed.headers import check_header_block, field_line, mailbox, unstructured
+from fieldfeed.message import sender_mailbox
 from fieldfeed.model import Subscriber
 from fieldfeed.templating import template_env
 from fieldfeed.web.services import MailSender, WebServices
@@ -31,6 +35,21 @@ from fieldfeed.web.services import MailSender, WebServices
 log = logging.getLogger(__name__)
 
 _POLICY = SMTP.clone(max_line_length=76)
+# Serialise header lines exactly as parsed: never let the email package refold (and so
+# decode and re-encode) what fieldfeed.headers wrote.
+_VERBATIM = _POLICY.clone(refold_source="none")
+
+#: The header fields of a confirmation mail, in order (checked on the serialised bytes).
+CONFIRMATION_FIELDS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Auto-Submitted",
+    "MIME-Version",
+    "Content-Type",
+)
 
 
 def public_base(settings: Settings) -> str | None:
@@ -76,18 +95,12 @@ def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) 
 
 
 def sender_address(settings: Settings) -> Address:
-    """The ``[digest] from`` address (or the site's title and email)."""
-    site = settings.site
-    sender = settings.digest.sender.strip() or str(
-        Address(display_name=site.title, addr_spec=site.email)
-    )
-    check_header_value("[digest] from", sender)
-    header = _POLICY.header_factory("From", sender)
-    addresses = tuple(getattr(header, "addresses", ()))
-    if len(addresses) != 1 or not addresses[0].domain:
-        raise DeliveryError(f"[digest] from must be one address, got {sender!r}")
-    address: Address = addresses[0]
-    return address
+    """The ``[digest] from`` address (or the site's title and email), domain in A-labels."""
+    try:
+        name, addr = sender_mailbox(settings)
+    except FieldfeedError as exc:
+        raise DeliveryError(str(exc)) from None
+    return Address(display_name=name, addr_spec=addr)
 
 
 def build_confirmation(
@@ -116,20 +129,37 @@ def build_confirmation(
         log.warning("confirm.html: %s; sending text only", exc)
         html = None
 
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = sender
-    msg["To"] = Address(
-        display_name=check_header_value("name", subscriber.name),
-        addr_spec=check_header_value("email", subscriber.email),
+    head = b"".join(
+        (
+            mailbox("From", sender.display_name, sender.addr_spec),
+            mailbox("To", subscriber.name, subscriber.email),
+            unstructured("Subject", subject),
+            field_line("Date", format_datetime(now.astimezone(settings.site.tz))),
+            field_line("Message-ID", make_msgid("confirm", domain=sender.domain)),
+            field_line("Auto-Submitted", "auto-generated"),
+        )
     )
-    msg["Subject"] = check_header_value("subject", subject)
-    msg["Date"] = format_datetime(now.astimezone(settings.site.tz))
-    msg["Message-ID"] = make_msgid("confirm", domain=sender.domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    body = EmailMessage(policy=_POLICY)
+    body.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
-        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        body.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    raw = head + body.as_bytes(policy=_POLICY)
+    check_header_block(raw, CONFIRMATION_FIELDS)
+    # Parsed back with a policy that writes header lines verbatim: see confirmation_bytes.
+    msg = BytesParser(policy=_VERBATIM).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
     return msg
+
+
+def confirmation_bytes(message: EmailMessage) -> bytes:
+    """The wire form of a :func:`build_confirmation` message, its header block checked.
+
+    Serialised verbatim (no refolding), so the lines fieldfeed.headers produced are the
+    lines sent; MessageError if the block is not exactly :data:`CONFIRMATION_FIELDS`.
+    """
+    raw = message.as_bytes(policy=_VERBATIM)
+    check_header_block(raw, CONFIRMATION_FIELDS)
+    return raw
 
 
 _envs: dict[Path, jinja2.Environment] = {}
@@ -165,7 +195,7 @@ def transport_sender(settings: Settings) -> MailSender:
     lock = threading.Lock()
 
     def send(message: EmailMessage, to: str) -> None:
-        raw = message.as_bytes(policy=_POLICY)
+        raw = confirmation_bytes(message)
         if delivery.transport == "maildir":
             # One shared Maildir object: creating the folders from several threads at once
             # races (mailbox.Maildir(create=True) fails with "File exists").

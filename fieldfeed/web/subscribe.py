@@ -155,6 +155,10 @@ def register_pending(
 
 def _reason(message: str) -> str:
     """The validator's message, as a sentence about the form (never echoing raw input)."""
+    if "SMTPUTF8" in message:
+        return (
+            "Addresses with non-ASCII letters before the @ are not supported. Use another address."
+        )
     if "email" in message or "address" in message:
         return "That does not look like an email address. Check it and try again."
     if "name" in message:
