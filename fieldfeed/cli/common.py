@@ -118,8 +118,25 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        # A damaged or unreachable database, met in the middle of a command: one line with the
+        # driver's message, never SQLAlchemy's text (it quotes the SQL and its parameters,
+        # subscribers' addresses among them) or a traceback.
+        from fieldfeed.store.engine import database_error_text
+
+        typer.echo(f"error: state database: {database_error_text(exc)}", err=True)
+        return 1
     # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
     return result if isinstance(result, int) else 0
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's, without importing SQLAlchemy into every command
+    (``build`` never touches the database; if SQLAlchemy was never imported, it is not)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 def exit_with(code: int) -> None:

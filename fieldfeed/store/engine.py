@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from fieldfeed.errors import StateError
+from fieldfeed.errors import FieldfeedError, StateError
 from fieldfeed.statefiles import create_private_file
 from fieldfeed.store import schema
 
@@ -29,7 +29,7 @@ def open_store(url: str) -> Engine:
         engine = _create(url)
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise StateError(f"state database {_safe(url)}: {exc.__class__.__name__}: {exc}") from None
+        raise StateError(f"state database {_safe(url)}: {database_error_text(exc)}") from None
     return engine
 
 
@@ -101,3 +101,16 @@ def _safe(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable URL>"
+
+
+def database_error_text(exc: BaseException) -> str:
+    """One line about a database failure: the driver's message, never SQL or parameters
+    (SQLAlchemy's own message carries the statement and its parameters: addresses)."""
+    if isinstance(exc, FieldfeedError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = f"{type(exc).__name__}: {exc.strerror or exc}"
+    else:
+        orig = getattr(exc, "orig", None) or exc
+        text = f"{type(orig).__name__}: {orig}"
+    return " ".join(text.split())[:300]

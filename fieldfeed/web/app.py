@@ -23,7 +23,8 @@ from fieldfeed.config import Settings
 from fieldfeed.errors import StateError
 from fieldfeed.web import archive, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
-from fieldfeed.web.dbcheck import DatabaseVerdict, database_error_text
+from fieldfeed.store.engine import database_error_text
+from fieldfeed.web.dbcheck import DatabaseVerdict
 from fieldfeed.web.health import health
 from fieldfeed.web.mail import public_base
 from fieldfeed.web.origin import configured_origins

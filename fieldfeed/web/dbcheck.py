@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.store.engine import database_error_text
 from fieldfeed.store.schema import metadata
 from fieldfeed.web.services import WebServices
 
@@ -22,19 +23,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a verdict is reused, so polling /health costs nothing.
 DATABASE_CHECK_TTL = 10.0
-
-
-def database_error_text(exc: BaseException) -> str:
-    """One line about a database failure: the driver's message, never SQL or parameters
-    (SQLAlchemy's own message carries the statement and its parameters: addresses)."""
-    if isinstance(exc, FieldfeedError):
-        text = str(exc)
-    elif isinstance(exc, OSError):
-        text = f"{type(exc).__name__}: {exc.strerror or exc}"
-    else:
-        orig = getattr(exc, "orig", None) or exc
-        text = f"{type(orig).__name__}: {orig}"
-    return " ".join(text.split())[:300]
 
 
 def database_problem(engine: Engine) -> str | None:
