@@ -1,0 +1,126 @@
+"""Hostile posts and config (issue 7, items 6 and 7): each fails alone, fast, naming its file.
+
+Every case is a real ``fieldfeed build`` of a temp site, run as a subprocess the way a user
+(or CI on a pull request) runs it, under an address-space limit so a regression fails here
+instead of eating the machine, and under pytest-timeout so a hang fails too.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+NOW = "2026-11-24T12:00:00+00:00"
+CONFIG = '[site]\ntitle = "T"\nurl = "https://blog.example.org/"\ntimezone = "UTC"\n'
+#: Address space for the CLI: a normal build of a small site needs ~300 MiB.
+MEMORY_LIMIT = 1024 * 1024 * 1024
+HEAD = "---\ntitle: Hostile\ndate: 2026-01-01\n---\n"
+
+
+def make_site(root: Path, posts: dict[str, str], config: str = CONFIG) -> Path:
+    (root / "content").mkdir(parents=True)
+    (root / "fieldfeed.toml").write_text(config, encoding="utf-8")
+    for name, text in posts.items():
+        (root / "content" / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def build(site: Path, *extra: str) -> tuple[int, str, float]:
+    """``fieldfeed build`` in a subprocess: exit code, stderr, seconds."""
+    env = {**os.environ, "FIELDFEED_NOW": NOW, "COLUMNS": "200"}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "fieldfeed", "build", "--site", str(site), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+        preexec_fn=_limit_memory,
+        check=False,
+    )
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+def assert_one_error(site: Path, code: int, err: str, expected: str) -> None:
+    """Exit 1, exactly one problem line (plus the summary), no traceback, nothing published."""
+    assert code == 1, err
+    assert "Traceback" not in err and "Error:" not in err.replace("error:", ""), err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert expected in lines[0], err
+    assert lines[1].endswith("nothing was published"), err
+    assert not (site / "public").exists()
+
+
+def _alias_bomb(key: str) -> str:
+    """Nine levels of nine aliases under ``key``: 9**9 (387 million) strings expanded."""
+    rows = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    nested = "\n".join("  " + r for r in rows)
+    return f"---\ntitle: Bomb\ndate: 2026-01-01\n{key}:\n{nested}\n---\nHello.\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("key", ["draft", "tags", "title", "extra"])
+def test_yaml_alias_bomb_fails_fast_with_one_line(tmp_path: Path, key: str) -> None:
+    site = make_site(tmp_path / "site", {"bomb.md": _alias_bomb(key), "ok.md": HEAD + "Fine.\n"})
+    code, err, seconds = build(site)
+    assert_one_error(
+        site, code, err, f"content/bomb.md:4: {key}: front matter expands to more than 10,000"
+    )
+    assert seconds < 30
+
+
+@pytest.mark.timeout(60)
+def test_yaml_recursive_alias_is_refused(tmp_path: Path) -> None:
+    post = "---\ntitle: Loop\ndate: 2026-01-01\ndraft: &loop [*loop]\n---\nHi.\n"
+    site = make_site(tmp_path / "site", {"loop.md": post})
+    code, err, _ = build(site)
+    assert_one_error(site, code, err, "content/loop.md:4: a YAML alias refers to a value")
+
+
+def test_ordinary_aliases_still_work(tmp_path: Path) -> None:
+    post = (
+        "---\ntitle: Shared\ndate: 2026-01-01\nx-common: &common [Python, Go]\n"
+        "tags: *common\n---\nHi.\n"
+    )
+    site = make_site(tmp_path / "site", {"shared.md": post})
+    code, err, _ = build(site)
+    assert code == 0, err
+    assert (site / "public" / "tags" / "python" / "rss.xml").is_file()
+    assert (site / "public" / "tags" / "go" / "rss.xml").is_file()
+
+
+DEEP_TOML = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.timeout(60)
+def test_deep_toml_front_matter_names_the_post(tmp_path: Path) -> None:
+    post = f"+++\ntitle = 'Deep'\ndate = 2026-01-01\na = {DEEP_TOML}\n+++\nHi.\n"
+    site = make_site(tmp_path / "site", {"deep.md": post, "ok.md": HEAD + "Fine.\n"})
+    code, err, _ = build(site)
+    assert_one_error(site, code, err, "content/deep.md:4: invalid TOML: nested more than 50")
+
+
+@pytest.mark.timeout(60)
+def test_deep_toml_in_the_config_names_the_file(tmp_path: Path) -> None:
+    config = (
+        CONFIG + '[feeds]\n# a comment with [[[ brackets\nx = "[[[["\n' + f"deep = {DEEP_TOML}\n"
+    )
+    site = make_site(tmp_path / "site", {"ok.md": HEAD + "Fine.\n"}, config=config)
+    code, err, _ = build(site)
+    assert code == 1, err
+    assert err.strip().splitlines() == [
+        f"error: {site / 'fieldfeed.toml'}:8: invalid TOML: nested more than 50 levels deep"
+    ]
+    assert not (site / "public").exists()
