@@ -187,7 +187,12 @@ def _read_and_parse(
         raw = Path(path).read_bytes()
     except OSError as exc:
         return None, _failed(source, 0, f"cannot read: {exc.strerror or exc}")
-    return cache_key(fingerprint, source, raw), parse_post(source, raw, options)
+    try:
+        parsed = parse_post(source, raw, options)
+    except Exception as exc:  # a bug: still name the file, even from a pool worker
+        message = f"cannot be processed ({type(exc).__name__}: {exc}); please report this bug"
+        return None, _failed(source, 0, message)
+    return cache_key(fingerprint, source, raw), parsed
 
 
 def _pool_context() -> BaseContext:

@@ -16,12 +16,12 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_FRONT_MATTER_VALUES",
     "MAX_HTML_SCAN",
-    "MAX_LINK_TEXT",
     "MAX_NESTING",
     "MAX_TAGS",
     "MAX_TITLE_CHARS",
     "html_scan_cost",
     "markdown_nesting",
+    "markdown_problem",
     "toml_nesting",
 ]
 
@@ -38,9 +38,6 @@ MAX_NESTING = 50
 MAX_TAGS = 100
 #: Characters in a title (feed readers and mail clients show about 80).
 MAX_TITLE_CHARS = 1_000
-#: Characters python-markdown scans for the end of one link's text (``[...]``). Its own scan
-#: has no bound, so thousands of unclosed ``[`` cost quadratic time (10,000 took 17 s).
-MAX_LINK_TEXT = 4_096
 #: Characters Python's HTML parser (3.11 before CPython gh-135462) scans for the ``>`` of tags
 #: that never close: summed over every ``<name`` in a post. 10,000 unclosed ``<a `` cost
 #: 150 million (11 s); a real post costs about its own length.
@@ -129,4 +126,19 @@ def toml_nesting(text: str, limit: int = MAX_NESTING) -> int | None:
         elif c in "]}":
             depth = max(0, depth - 1)
         i += 1
+    return None
+
+
+def markdown_problem(body: str) -> tuple[int, str] | None:
+    """Why ``body`` (Markdown) would take too long or too much stack to render: the 0-based
+    line and a message, or None when it is within every limit."""
+    deep = markdown_nesting(body)
+    if deep is not None:
+        return deep, f"lists or block quotes nested more than {MAX_NESTING} levels deep"
+    cost, line = html_scan_cost(body)
+    if cost > MAX_HTML_SCAN:
+        return line, (
+            "too many HTML tags left open (a '<' and a name with no '>' after them; "
+            "write &lt; for a literal '<')"
+        )
     return None

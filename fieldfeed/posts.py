@@ -35,6 +35,13 @@ from fieldfeed.frontmatter import (
     meta_string,
     parse_front_matter,
 )
+from fieldfeed.limits import (
+    MAX_BODY_BYTES,
+    MAX_NESTING,
+    MAX_TAGS,
+    MAX_TITLE_CHARS,
+    markdown_problem,
+)
 from fieldfeed.model import Post, Tag
 from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
 from fieldfeed.text import (
@@ -165,7 +172,14 @@ _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 
 # Jekyll/Hugo style: "2024-05-01 18:15:32 +0530", "2024-05-01 18:15", "2024-05-01T18:15 UTC".
 def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
-    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs."""
+    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs.
+
+    Hostile input fails this file alone, with its line: past a limit in
+    :mod:`fieldfeed.limits` (size, nesting, tags, title), or too deep for the renderer.
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        size = f"{len(raw) / 1024 / 1024:.1f} MiB"
+        return _failed(source, 0, f"too large: {size} (a post may be at most 2 MiB)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,6 +210,9 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         error("title", "required")
     elif title is not None and not title.strip():
         error("title", "must not be empty")
+        title = None
+    elif title is not None and len(title) > MAX_TITLE_CHARS:
+        error("title", f"too long: {len(title):,} characters (at most {MAX_TITLE_CHARS:,})")
         title = None
 
     name = source.rsplit("/", 1)[-1]
@@ -231,6 +248,13 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         error("draft", f"expected true or false, got {draft!r}")
         draft = False
 
+    found = markdown_problem(fm.body)
+    if found is not None:
+        problems.append(Problem(source, fm.body_line + found[0], found[1]))
+    found = markdown_problem(summary_raw) if summary_raw else None
+    if found is not None:
+        error("summary", found[1])
+
     if any(not p.warning for p in problems) or title is None or posted is None:
         return ParsedFile(source, None, tuple(problems))
 
@@ -239,12 +263,15 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         slug = slugify(prefixed.group(4) if prefixed else stem)
     url = options.site_url + options.post_path.format(slug=slug)
     assets = options.asset_resolver(source)
-    rendered = render_markdown(fm.body, url, assets)
+    has_summary = summary_raw is not None and bool(summary_raw.strip())
+    try:
+        rendered = render_markdown(fm.body, url, assets)
+        summary = _flatten(render_markdown(summary_raw or "", url).text) if has_summary else ""
+    except RecursionError:  # nesting the line scan does not see (inline: links, emphasis)
+        message = f"too deeply nested to render (at most {MAX_NESTING} levels)"
+        return _failed(source, fm.body_line, message, problems)
     plain = rendered.text
-    summary = ""
-    if summary_raw is not None and summary_raw.strip():
-        summary = _flatten(render_markdown(summary_raw, url).text)
-    elif rendered.teaser is not None:
+    if not has_summary and rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
     if not summary:  # no summary key and no marker, or a marker with nothing before it
         summary = summarize(plain, options.summary_chars)
@@ -324,6 +351,9 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
         if name:
             slug = slugify(name)
             seen.setdefault(slug, Tag(name=name, slug=slug))
+    if len(seen) > MAX_TAGS:
+        error("tags", f"{len(seen):,} tags; a post may have at most {MAX_TAGS}")
+        return ()
     return tuple(seen.values())
 
 

@@ -124,3 +124,59 @@ def test_deep_toml_in_the_config_names_the_file(tmp_path: Path) -> None:
         f"error: {site / 'fieldfeed.toml'}:8: invalid TOML: nested more than 50 levels deep"
     ]
     assert not (site / "public").exists()
+
+
+def _nested_list(levels: int) -> str:
+    return "".join("    " * i + "- item\n" for i in range(levels))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("body", "line", "expected"),
+    [
+        ("> " * 10_000 + "deep\n", 5, "lists or block quotes nested more than 50 levels deep"),
+        (_nested_list(400), 56, "lists or block quotes nested more than 50 levels deep"),
+        ("<a " * 10_000 + "\n", 5, "too many HTML tags left open"),
+        ("*" * 3000 + "x" + "*" * 3000 + "\n", 5, "too deeply nested to render"),
+        ("x\n" * (2 * 1024 * 1024), 0, "too large: 4.0 MiB (a post may be at most 2 MiB)"),
+    ],
+    ids=["quotes", "lists", "unclosed-tags", "emphasis", "size"],
+)
+def test_pathological_markdown_fails_alone_and_fast(
+    tmp_path: Path, body: str, line: int, expected: str
+) -> None:
+    site = make_site(tmp_path / "site", {"bad.md": HEAD + body, "ok.md": HEAD + "Fine.\n"})
+    code, err, seconds = build(site)
+    where = f"content/bad.md:{line}: " if line else "content/bad.md: "
+    assert_one_error(site, code, err, where + expected)
+    assert seconds < 30
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_unclosed_brackets_render_in_linear_time(tmp_path: Path, jobs: str) -> None:
+    """20,000 unclosed "[" took 79 s (python-markdown's link scan is quadratic); they are
+    ordinary text. With --jobs 2 and 60 posts the build renders in the process pool."""
+    posts = {f"p{i:02}.md": HEAD.replace("Hostile", f"Post {i}") + "Hi.\n" for i in range(60)}
+    newest = HEAD.replace("2026-01-01", "2026-02-01")
+    posts["brackets.md"] = newest + "[" * 20_000 + "\n\nA [real link](https://example.org/).\n"
+    site = make_site(tmp_path / "site", posts)
+    code, err, seconds = build(site, "--jobs", jobs)
+    assert code == 0, err
+    assert seconds < 30
+    feed = (site / "public" / "feed.json").read_text(encoding="utf-8")
+    assert '<a href=\\"https://example.org/\\">real link</a>' in feed
+
+
+@pytest.mark.timeout(60)
+def test_too_many_tags_and_a_huge_title_name_the_post(tmp_path: Path) -> None:
+    tags = ", ".join(f"tag{i}" for i in range(101))
+    post = f"---\ntitle: {'t' * 1001}\ndate: 2026-01-01\ntags: [{tags}]\n---\nHi.\n"
+    site = make_site(tmp_path / "site", {"many.md": post})
+    code, err, _ = build(site)
+    assert code == 1, err
+    assert err.strip().splitlines() == [
+        "error: content/many.md:2: title: too long: 1,001 characters (at most 1,000)",
+        "content/many.md:4: tags: 101 tags; a post may have at most 100",
+        "2 problems found; nothing was published",
+    ]
