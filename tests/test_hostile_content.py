@@ -180,3 +180,22 @@ def test_too_many_tags_and_a_huge_title_name_the_post(tmp_path: Path) -> None:
         "content/many.md:4: tags: 101 tags; a post may have at most 100",
         "2 problems found; nothing was published",
     ]
+
+
+@pytest.mark.timeout(60)
+def test_a_post_with_the_most_tags_builds_every_tag_feed(tmp_path: Path) -> None:
+    """100 tags: 101 feed sets, each entry carrying all 100 categories. feedgen rebuilt its
+    category list on every ``category()`` call, so this was cubic in the tag count."""
+    import feedparser
+
+    tags = ", ".join(f"tag{i}" for i in range(100))
+    post = f"---\ntitle: Tagged\ndate: 2026-01-01\ntags: [{tags}]\n---\nHi.\n"
+    site = make_site(tmp_path / "site", {"tagged.md": post})
+    code, err, _ = build(site)
+    assert code == 0, err
+    assert len(list((site / "public" / "tags").iterdir())) == 100
+    for name in ("rss.xml", "atom.xml"):
+        parsed = feedparser.parse((site / "public" / "tags" / "tag57" / name).read_bytes())
+        assert parsed.bozo == 0
+        terms = [t["term"] for t in parsed.entries[0].tags]
+        assert terms == [f"tag{i}" for i in range(100)]
