@@ -47,9 +47,11 @@ from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
 from fieldfeed.text import (
     html_to_text,
     read_minutes,
+    same_tag,
     slugify,
     strip_control_chars,
     summarize,
+    tag_slug,
     word_count,
 )
 
@@ -163,6 +165,8 @@ class ParsedFile:
     #: Lines of the ``slug`` and ``id`` keys (or of the front matter), for collision messages.
     slug_line: int = 0
     id_line: int = 0
+    #: Line of the ``tags`` key, for tag spelling messages.
+    tags_line: int = 0
 
 
 # --- the pure per-file step ----------------------------------------------------------------
@@ -299,6 +303,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         tuple(problems),
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
+        tags_line=lines.get("tags", fm.start_line),
     )
 
 
@@ -349,7 +354,7 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
     for raw_name in names:
         name = " ".join(raw_name.split())
         if name:
-            slug = slugify(name)
+            slug = tag_slug(name)
             seen.setdefault(slug, Tag(name=name, slug=slug))
     if len(seen) > MAX_TAGS:
         error("tags", f"{len(seen):,} tags; a post may have at most {MAX_TAGS}")
@@ -358,6 +363,33 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
 
 
 # --- the pure whole-site step --------------------------------------------------------------
+
+
+def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
+    """A warning for each post spelling a tag differently from the first spelling of its
+    slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
+    (:func:`fieldfeed.text.same_tag`): "Node.js" and "Node JS" still share one feed.
+
+    A warning, not an error: merging spellings under one slug is what the site has always
+    done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)
+    already get their own slugs, so what is left is for the writer to judge.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    found: list[Problem] = []
+    posts = sorted(
+        ((f.post, f) for f in good if f.post is not None), key=lambda p: (p[0].date, p[0].slug)
+    )
+    for post, f in posts:
+        for tag in post.tags:
+            name, source = first.setdefault(tag.slug, (tag.name, f.source))
+            if not same_tag(name, tag.name):
+                message = (
+                    f"tags: {tag.name!r} and {name!r} ({source}) share the feed "
+                    f"tags/{tag.slug}/ and are merged into one tag; spell them alike, or "
+                    "differently enough to get two feeds"
+                )
+                found.append(Problem(f.source, f.tags_line, message, warning=True))
+    return found
 
 
 def assemble(
@@ -399,6 +431,7 @@ def assemble(
             others = ", ".join(g.source for g in group if g is not f)
             errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
 
+    warnings.extend(_tag_collisions(good))
     posts = [f.post for f in good if f.post is not None]
     drafts = sum(1 for p in posts if p.draft)
     future = sum(1 for p in posts if not p.draft and p.date > now)
