@@ -45,6 +45,8 @@ class ContentSettings:
     dir: str = "content"
     summary_chars: int = 300
     words_per_minute: int = 230
+    #: Seconds one post may take to render before it fails, naming its file; 0: no bound.
+    render_timeout: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +312,14 @@ def parse_settings(
                 shown,
                 where("content", "words_per_minute"),
                 "[content] words_per_minute must be at least 1",
+            )
+        )
+    if content.render_timeout < 0:
+        problems.append(
+            Problem(
+                shown,
+                where("content", "render_timeout"),
+                "[content] render_timeout must be 0 (no bound) or more seconds",
             )
         )
     delivery: DeliverySettings = built["delivery"]

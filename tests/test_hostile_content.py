@@ -199,3 +199,47 @@ def test_a_post_with_the_most_tags_builds_every_tag_feed(tmp_path: Path) -> None
         assert parsed.bozo == 0
         terms = [t["term"] for t in parsed.entries[0].tags]
         assert terms == [f"tag{i}" for i in range(100)]
+
+
+SLOW_CONFIG = CONFIG + "[content]\nrender_timeout = 1\n"
+#: Within every limit, yet slow: python-markdown re-scans a paragraph after each inline
+#: match, so 40,000 links in one paragraph take several seconds (a 2 MiB one, minutes).
+SLOW_BODY = "[a](b) " * 40_000 + "\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_post_past_the_render_timeout_fails_naming_its_file(tmp_path: Path, jobs: str) -> None:
+    posts = {f"p{i:02}.md": HEAD.replace("Hostile", f"Post {i}") + "Hi.\n" for i in range(60)}
+    posts["slow.md"] = HEAD + SLOW_BODY
+    site = make_site(tmp_path / "site", posts, config=SLOW_CONFIG)
+    code, err, seconds = build(site, "--jobs", jobs)
+    assert_one_error(site, code, err, "content/slow.md: took more than 1 s to render")
+    assert seconds < 20
+
+
+@pytest.mark.timeout(60)
+def test_the_render_timeout_holds_off_the_main_thread(tmp_path: Path) -> None:
+    """``fieldfeed run`` builds on a scheduler thread, where no signal arrives: even one
+    miss is rendered in a pool worker so the bound still holds."""
+    import threading
+    from datetime import datetime
+
+    from fieldfeed.config import load_settings
+    from fieldfeed.content import check_content
+
+    site = make_site(tmp_path / "site", {"slow.md": HEAD + SLOW_BODY}, config=SLOW_CONFIG)
+    settings = load_settings(site)
+    found: list[str] = []
+    worker = threading.Thread(
+        target=lambda: found.extend(
+            str(p) for p in check_content(settings, datetime.fromisoformat(NOW))[1]
+        )
+    )
+    started = time.monotonic()
+    worker.start()
+    worker.join(50)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 20
+    assert len(found) == 1
+    assert found[0].startswith("content/slow.md: took more than 1 s to render"), found
