@@ -146,10 +146,11 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # content is imported here, not at the top: it imports this module. It is hashed because
     # it shapes what is cached too (it swaps rendered bodies for references into the store).
-    from fieldfeed import buildcache, content, frontmatter, model, render, text
+    from fieldfeed import buildcache, content, frontmatter, limits, model, render, text
 
     h = hashlib.sha256()
-    for module in (buildcache, content, frontmatter, model, render, text, sys.modules[__name__]):
+    modules = (buildcache, content, frontmatter, limits, model, render, text)
+    for module in (*modules, sys.modules[__name__]):
         if module.__file__:
             h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
