@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fieldfeed.errors import ConfigError, Problem, display_path
+from fieldfeed.limits import MAX_NESTING, toml_nesting
 
 CONFIG_NAME = "fieldfeed.toml"
 
@@ -44,6 +45,8 @@ class ContentSettings:
     dir: str = "content"
     summary_chars: int = 300
     words_per_minute: int = 230
+    #: Seconds one post may take to render before it fails, naming its file; 0: no bound.
+    render_timeout: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +221,15 @@ def parse_settings(
     text: str, root: Path, shown: str = CONFIG_NAME, *, check_schedule: bool = True
 ) -> Settings:
     """Validate config text. Pure: no file access besides what ``root`` names."""
+    deep = toml_nesting(text)
+    if deep is not None:
+        # tomllib recurses per level: thousands raise RecursionError naming no file.
+        message = f"invalid TOML: nested more than {MAX_NESTING} levels deep"
+        raise ConfigError(str(Problem(shown, deep, message)))
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(str(Problem(shown, 0, "invalid TOML: nested too deeply"))) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = int(m.group(1)) if m else 0
@@ -306,6 +316,14 @@ def parse_settings(
                 shown,
                 where("content", "words_per_minute"),
                 "[content] words_per_minute must be at least 1",
+            )
+        )
+    if content.render_timeout < 0:
+        problems.append(
+            Problem(
+                shown,
+                where("content", "render_timeout"),
+                "[content] render_timeout must be 0 (no bound) or more seconds",
             )
         )
     delivery: DeliverySettings = built["delivery"]

@@ -30,6 +30,7 @@ from multiprocessing.context import BaseContext
 from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
 from fieldfeed.contentdir import find_site_files, read_content_file
+from fieldfeed.deadline import DeadlineExceeded, can_bound_here, deadline
 from fieldfeed.errors import ContentError, Problem, display_path
 from fieldfeed.posts import (
     ParsedFile,
@@ -94,7 +95,9 @@ def check_content(
             misses.append((len(results), str(path), source, stat))
             results.append(None)
 
-    parsed_misses = _parse_many([(p, s) for _, p, s, _ in misses], options, root, jobs)
+    parsed_misses = _parse_many(
+        [(p, s) for _, p, s, _ in misses], options, root, jobs, settings.content.render_timeout
+    )
     batch: list[tuple[int, str, ParsedFile]] = []
     for (index, _, source, stat), (key, result) in zip(misses, parsed_misses, strict=True):
         results[index] = result
@@ -148,25 +151,45 @@ def load_content(
 
 
 def _parse_many(
-    items: list[tuple[str, str]], options: ParseOptions, root: str, jobs: int | None
+    items: list[tuple[str, str]],
+    options: ParseOptions,
+    root: str,
+    jobs: int | None,
+    time_limit: int = 0,
 ) -> Iterator[tuple[str | None, ParsedFile]]:
     """Read and parse ``(path, source)`` items in order, in a process pool when there are
     many. A generator, so the caller can store each body as it arrives instead of holding
-    every rendered post at once."""
+    every rendered post at once.
+
+    Each post gets ``time_limit`` seconds (0: unbounded). The bound is a signal, which only
+    the main thread receives: on any other thread (the scheduler's) even a few misses go to
+    a pool, whose workers render on their main thread.
+    """
     workers = jobs or os.cpu_count() or 1
     job = functools.partial(
-        _read_and_parse, options=options, fingerprint=options.fingerprint(), root=root
+        _read_and_parse,
+        options=options,
+        fingerprint=options.fingerprint(),
+        root=root,
+        time_limit=time_limit,
     )
-    if len(items) <= POOL_THRESHOLD or workers < 2:
+    serial = len(items) <= POOL_THRESHOLD or workers < 2
+    if not items or (serial and (can_bound_here() or not time_limit)):
         yield from map(job, items)
         return
+    if serial:
+        workers = 1
     chunk = max(1, min(32, len(items) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
         yield from pool.map(job, items, chunksize=chunk)
 
 
 def _read_and_parse(
-    item: tuple[str, str], options: ParseOptions, fingerprint: bytes, root: str
+    item: tuple[str, str],
+    options: ParseOptions,
+    fingerprint: bytes,
+    root: str,
+    time_limit: int = 0,
 ) -> tuple[str | None, ParsedFile]:
     """One miss: its cache key (from the bytes actually parsed) and its result. ``root``:
     the content folder's real path, which the file must not resolve outside of."""
@@ -175,7 +198,19 @@ def _read_and_parse(
         raw = read_content_file(path, root)
     except OSError as exc:
         return None, _failed(source, 0, f"cannot read: {exc.strerror or exc}")
-    return cache_key(fingerprint, source, raw), parse_post(source, raw, options)
+    try:
+        with deadline(time_limit):
+            parsed = parse_post(source, raw, options)
+    except DeadlineExceeded:
+        message = (
+            f"took more than {time_limit} s to render, and was stopped "
+            "([content] render_timeout); look for a very long paragraph or table"
+        )
+        return None, _failed(source, 0, message)
+    except Exception as exc:  # a bug: still name the file, even from a pool worker
+        message = f"cannot be processed ({type(exc).__name__}: {exc}); please report this bug"
+        return None, _failed(source, 0, message)
+    return cache_key(fingerprint, source, raw), parsed
 
 
 def _pool_context() -> BaseContext:

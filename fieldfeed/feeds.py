@@ -340,8 +340,8 @@ def _rss(settings: Settings, spec: FeedSpec, xsl_href: str | None, bodies: dict[
         fe.guid(guid, permalink=guid == post.url)
         fe.pubDate(_ts(post.date))
         fe.updated(_ts(post.updated))
-        for tag in post.tags:
-            fe.category(term=tag.slug, label=clean_xml_text(tag.name))
+        if post.tags:
+            fe.category(_categories(post))
         # <author> must be an email address; dc:creator carries a plain name.
         fe.dc.dc_creator(_author_name(settings, post))
     data: bytes = fg.rss_str(pretty=True)
@@ -372,12 +372,19 @@ def _atom(
         fe.updated(_ts(post.updated))
         if post.author and post.author != site.author:
             fe.author({"name": clean_xml_text(post.author)})
-        for tag in post.tags:
-            fe.category(term=tag.slug, label=clean_xml_text(tag.name))
+        if post.tags:
+            fe.category(_categories(post))
         fe.summary(clean_xml_text(post.summary))
         fe.content(_post_html(post, bodies), type="html")
     data: bytes = fg.atom_str(pretty=True)
     return _with_stylesheet(data, xsl_href)
+
+
+def _categories(post: Post) -> list[dict[str, str]]:
+    """The post's tags as feedgen categories, to be added in ONE ``category()`` call: each
+    call rebuilds feedgen's whole RSS category list, so one call per tag is quadratic per
+    entry, and cubic over a post's tag feeds (300 tags on one post took 7 s to build)."""
+    return [{"term": tag.slug, "label": clean_xml_text(tag.name)} for tag in post.tags]
 
 
 def _json_feed(settings: Settings, spec: FeedSpec, bodies: dict[str, str]) -> bytes:

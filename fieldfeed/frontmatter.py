@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from fieldfeed.limits import MAX_FRONT_MATTER_VALUES, MAX_NESTING, toml_nesting
+
 __all__ = [
     "FrontMatter",
     "FrontMatterError",
@@ -35,7 +37,85 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
     A timestamp-looking scalar that is no real date (``2024-13-01``) stays a string, so the
     post's validation can name the key and its line instead of failing the whole block.
+
+    What a document expands to is bounded before anything is built from it (see
+    :func:`_check_expansion`): YAML aliases share one node, so a few lines can stand for
+    hundreds of millions of values, and every later step (validation messages, the cache)
+    walks the expanded value.
     """
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)
+
+
+class _Refused(Exception):
+    """The YAML graph is too large or too deep to build; ``line`` is 0-based in the block."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document that expands to more than MAX_FRONT_MATTER_VALUES values, nests
+    deeper than MAX_NESTING, or holds an alias to a value containing it.
+
+    An alias is a second reference to the anchored node, so the expanded size of a node is
+    1 + the sizes of its children counted at every use; computed once per distinct node
+    (iteratively: no recursion for a deep document), which is linear in the text. The
+    message names the top-level key whose value crosses the limit ("check every key").
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack[-1]
+        key = id(node)
+        if key in size:
+            stack.pop()
+            continue
+        children = _children(node)
+        if key not in on_path:
+            if depth > MAX_NESTING:
+                raise _Refused(node.start_mark.line, f"nested more than {MAX_NESTING} levels deep")
+            on_path.add(key)
+            for child in children:
+                if id(child) in on_path:
+                    raise _Refused(
+                        node.start_mark.line, "a YAML alias refers to a value that contains it"
+                    )
+                stack.append((child, depth + 1))
+            continue
+        on_path.discard(key)
+        stack.pop()
+        # Capped, so the numbers stay small however far an alias bomb would expand.
+        size[key] = min(1 + sum(size[id(c)] for c in children), MAX_FRONT_MATTER_VALUES + 1)
+    pairs = root.value if isinstance(root, yaml.MappingNode) else [(root, root)]
+    total = 1
+    for name, value in pairs:
+        total += 1 + size[id(value)]
+        if total > MAX_FRONT_MATTER_VALUES:
+            label = (
+                f"{name.value}: " if isinstance(name, yaml.ScalarNode) and name is not value else ""
+            )
+            raise _Refused(
+                name.start_mark.line,
+                f"{label}front matter expands to more than {MAX_FRONT_MATTER_VALUES:,} values "
+                "(YAML aliases count at every use); refusing to build it",
+            )
 
 
 def _timestamp_or_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
@@ -131,6 +211,8 @@ def parse_front_matter(text: str) -> FrontMatter:
 def _parse_yaml(block: str, first: int) -> dict[str, Any]:
     try:
         data = yaml.load(block, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except _Refused as exc:
+        raise FrontMatterError(first + exc.line, exc.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = first + mark.line if mark else first
@@ -149,8 +231,15 @@ def _parse_yaml(block: str, first: int) -> dict[str, Any]:
 
 
 def _parse_toml(block: str, first: int, end: int) -> dict[str, Any]:
+    deep = toml_nesting(block)
+    if deep is not None:
+        raise FrontMatterError(
+            first + deep - 1, f"invalid TOML: nested more than {MAX_NESTING} levels deep"
+        )
     try:
         return tomllib.loads(block)
+    except RecursionError:  # toml_nesting missed a construct: still name the file
+        raise FrontMatterError(first, "invalid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = _TOML_AT.search(message)

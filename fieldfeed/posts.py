@@ -35,14 +35,23 @@ from fieldfeed.frontmatter import (
     meta_string,
     parse_front_matter,
 )
+from fieldfeed.limits import (
+    MAX_BODY_BYTES,
+    MAX_NESTING,
+    MAX_TAGS,
+    MAX_TITLE_CHARS,
+    markdown_problem,
+)
 from fieldfeed.model import Post, Tag
 from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
 from fieldfeed.text import (
     html_to_text,
     read_minutes,
+    same_tag,
     slugify,
     strip_control_chars,
     summarize,
+    tag_slug,
     word_count,
 )
 
@@ -137,10 +146,11 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # content is imported here, not at the top: it imports this module. It is hashed because
     # it shapes what is cached too (it swaps rendered bodies for references into the store).
-    from fieldfeed import buildcache, content, frontmatter, model, render, text
+    from fieldfeed import buildcache, content, frontmatter, limits, model, render, text
 
     h = hashlib.sha256()
-    for module in (buildcache, content, frontmatter, model, render, text, sys.modules[__name__]):
+    modules = (buildcache, content, frontmatter, limits, model, render, text)
+    for module in (*modules, sys.modules[__name__]):
         if module.__file__:
             h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
@@ -156,6 +166,8 @@ class ParsedFile:
     #: Lines of the ``slug`` and ``id`` keys (or of the front matter), for collision messages.
     slug_line: int = 0
     id_line: int = 0
+    #: Line of the ``tags`` key, for tag spelling messages.
+    tags_line: int = 0
 
 
 # --- the pure per-file step ----------------------------------------------------------------
@@ -165,7 +177,14 @@ _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 
 # Jekyll/Hugo style: "2024-05-01 18:15:32 +0530", "2024-05-01 18:15", "2024-05-01T18:15 UTC".
 def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
-    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs."""
+    """Validate and render one post file. Pure: ``source`` is only used in messages and slugs.
+
+    Hostile input fails this file alone, with its line: past a limit in
+    :mod:`fieldfeed.limits` (size, nesting, tags, title), or too deep for the renderer.
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        size = f"{len(raw) / 1024 / 1024:.1f} MiB"
+        return _failed(source, 0, f"too large: {size} (a post may be at most 2 MiB)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,6 +215,9 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         error("title", "required")
     elif title is not None and not title.strip():
         error("title", "must not be empty")
+        title = None
+    elif title is not None and len(title) > MAX_TITLE_CHARS:
+        error("title", f"too long: {len(title):,} characters (at most {MAX_TITLE_CHARS:,})")
         title = None
 
     name = source.rsplit("/", 1)[-1]
@@ -231,6 +253,13 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         error("draft", f"expected true or false, got {draft!r}")
         draft = False
 
+    found = markdown_problem(fm.body)
+    if found is not None:
+        problems.append(Problem(source, fm.body_line + found[0], found[1]))
+    found = markdown_problem(summary_raw) if summary_raw else None
+    if found is not None:
+        error("summary", found[1])
+
     if any(not p.warning for p in problems) or title is None or posted is None:
         return ParsedFile(source, None, tuple(problems))
 
@@ -239,12 +268,15 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         slug = slugify(prefixed.group(4) if prefixed else stem)
     url = options.site_url + options.post_path.format(slug=slug)
     assets = options.asset_resolver(source)
-    rendered = render_markdown(fm.body, url, assets)
+    has_summary = summary_raw is not None and bool(summary_raw.strip())
+    try:
+        rendered = render_markdown(fm.body, url, assets)
+        summary = _flatten(render_markdown(summary_raw or "", url).text) if has_summary else ""
+    except RecursionError:  # nesting the line scan does not see (inline: links, emphasis)
+        message = f"too deeply nested to render (at most {MAX_NESTING} levels)"
+        return _failed(source, fm.body_line, message, problems)
     plain = rendered.text
-    summary = ""
-    if summary_raw is not None and summary_raw.strip():
-        summary = _flatten(render_markdown(summary_raw, url).text)
-    elif rendered.teaser is not None:
+    if not has_summary and rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
     if not summary:  # no summary key and no marker, or a marker with nothing before it
         summary = summarize(plain, options.summary_chars)
@@ -272,6 +304,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         tuple(problems),
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
+        tags_line=lines.get("tags", fm.start_line),
     )
 
 
@@ -322,12 +355,42 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
     for raw_name in names:
         name = " ".join(raw_name.split())
         if name:
-            slug = slugify(name)
+            slug = tag_slug(name)
             seen.setdefault(slug, Tag(name=name, slug=slug))
+    if len(seen) > MAX_TAGS:
+        error("tags", f"{len(seen):,} tags; a post may have at most {MAX_TAGS}")
+        return ()
     return tuple(seen.values())
 
 
 # --- the pure whole-site step --------------------------------------------------------------
+
+
+def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
+    """A warning for each post spelling a tag differently from the first spelling of its
+    slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
+    (:func:`fieldfeed.text.same_tag`): "Node.js" and "Node JS" still share one feed.
+
+    A warning, not an error: merging spellings under one slug is what the site has always
+    done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)
+    already get their own slugs, so what is left is for the writer to judge.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    found: list[Problem] = []
+    posts = sorted(
+        ((f.post, f) for f in good if f.post is not None), key=lambda p: (p[0].date, p[0].slug)
+    )
+    for post, f in posts:
+        for tag in post.tags:
+            name, source = first.setdefault(tag.slug, (tag.name, f.source))
+            if not same_tag(name, tag.name):
+                message = (
+                    f"tags: {tag.name!r} and {name!r} ({source}) share the feed "
+                    f"tags/{tag.slug}/ and are merged into one tag; spell them alike, or "
+                    "differently enough to get two feeds"
+                )
+                found.append(Problem(f.source, f.tags_line, message, warning=True))
+    return found
 
 
 def assemble(
@@ -369,6 +432,7 @@ def assemble(
             others = ", ".join(g.source for g in group if g is not f)
             errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
 
+    warnings.extend(_tag_collisions(good))
     posts = [f.post for f in good if f.post is not None]
     drafts = sum(1 for p in posts if p.draft)
     future = sum(1 for p in posts if not p.draft and p.date > now)

@@ -15,6 +15,14 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import HTML_EMPTY, Element
 
 import markdown
+from markdown.inlinepatterns import (
+    ImageInlineProcessor,
+    ImageReferenceInlineProcessor,
+    LinkInlineProcessor,
+    ReferenceInlineProcessor,
+    ShortImageReferenceInlineProcessor,
+    ShortReferenceInlineProcessor,
+)
 from markdown.postprocessors import RawHtmlPostprocessor
 from markdown.serializers import RE_AMP
 from markdown.treeprocessors import Treeprocessor
@@ -66,7 +74,87 @@ def _markdown() -> markdown.Markdown:
         )
         # After every other tree processor (unescape is at 0), just before serialisation.
         _md.treeprocessors.register(_PlainTextProcessor(_md), "fieldfeed_text", -10)
+        _linear_link_scans(_md)
     return _md
+
+
+class _BracketScan:
+    """The matching ``]`` of each ``[`` in one string, scanned once, left to right, only as
+    far as a caller has asked.
+
+    A ``[``'s match does not depend on what precedes it (brackets opened earlier stay
+    below it on the stack; a ``]`` with nothing open is skipped), so one scan serves every
+    ``[`` after where it started.
+    """
+
+    __slots__ = ("data", "match", "pos", "stack", "start")
+
+    def __init__(self, data: str, start: int) -> None:
+        self.data = data
+        self.start = start
+        self.pos = start
+        self.stack: list[int] = []
+        self.match: dict[int, int] = {}
+
+    def closing(self, opener: int) -> int | None:
+        """Where the ``[`` at ``opener`` closes, or None when it never does."""
+        data = self.data
+        while opener not in self.match and self.pos < len(data):
+            m = _BRACKET.search(data, self.pos)
+            if m is None:
+                self.pos = len(data)
+                break
+            self.pos = m.end()
+            if m.group() == "[":
+                self.stack.append(m.start())
+            elif self.stack:
+                self.match[self.stack.pop()] = m.start()
+        return self.match.get(opener)
+
+
+class _LinearLinkText:
+    """python-markdown's ``getText`` (the text of ``[...]`` in links and images) in linear
+    time over a paragraph.
+
+    The stock ``getText`` scans to the end of the paragraph for every ``[`` that is never
+    closed, character by character, so thousands of them cost quadratic time (10,000 took
+    17 s). This one answers from a bracket scan kept across calls on the same text. Same
+    results: the same nesting rule, the same text and end index.
+    """
+
+    _scan: _BracketScan | None = None
+
+    def getText(self, data: str, index: int) -> tuple[str, int, bool]:
+        opener = index - 1  # every link pattern ends with the "[" it matched
+        scan = self._scan
+        if scan is None or scan.data is not data or opener < scan.start:
+            scan = self._scan = _BracketScan(data, opener)
+        close = scan.closing(opener) if data[opener:index] == "[" else None
+        if close is None:
+            return data[index:], len(data), False
+        return data[index:close], close + 1, True
+
+
+_BRACKET = re.compile(r"[\[\]]")
+#: The link and image processors python-markdown registers, by name, and their priority.
+_LINK_PROCESSORS = {
+    "reference": (ReferenceInlineProcessor, 170),
+    "link": (LinkInlineProcessor, 160),
+    "image_link": (ImageInlineProcessor, 150),
+    "image_reference": (ImageReferenceInlineProcessor, 140),
+    "short_reference": (ShortReferenceInlineProcessor, 130),
+    "short_image_ref": (ShortImageReferenceInlineProcessor, 125),
+}
+
+
+def _linear_link_scans(md: markdown.Markdown) -> None:
+    """Register each link processor again as a subclass with the linear scan (same name,
+    pattern and priority as python-markdown's own)."""
+    for name, (base, priority) in _LINK_PROCESSORS.items():
+        stock = md.inlinePatterns[name]
+        assert type(stock) is base, f"python-markdown changed its {name!r} processor"
+        bounded = type(f"Linear{base.__name__}", (_LinearLinkText, base), {})
+        md.inlinePatterns.register(bounded(stock.pattern, md), name, priority)
 
 
 def render_markdown(body: str, base_url: str, assets: AssetResolver | None = None) -> Rendered:
@@ -75,6 +163,7 @@ def render_markdown(body: str, base_url: str, assets: AssetResolver | None = Non
     A relative URL that names a file beside the post (``images/plot.svg``) resolves to that
     file's published URL through ``assets`` instead.
     """
+    global _md
     md = _markdown()
     processor = md.treeprocessors["fieldfeed_text"]
     assert isinstance(processor, _PlainTextProcessor)
@@ -82,6 +171,9 @@ def render_markdown(body: str, base_url: str, assets: AssetResolver | None = Non
     try:
         html = md.convert(body)
         text = processor.text
+    except RecursionError:
+        _md = None  # a fresh instance for the next post: this one stopped mid-conversion
+        raise
     finally:
         processor.text = None
         md.reset()

@@ -15,9 +15,11 @@ __all__ = [
     "PlainText",
     "html_to_text",
     "read_minutes",
+    "same_tag",
     "slugify",
     "strip_control_chars",
     "summarize",
+    "tag_slug",
     "word_count",
 ]
 
@@ -69,6 +71,38 @@ def slugify(text: str) -> str:
     key = _NON_WORD.sub("-", unicodedata.normalize("NFKC", text).casefold()).strip("-")
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"x-{digest[:8]}"
+
+
+# Symbols that tell tags apart ("C", "C++", "C#"): spelled out in tag slugs instead of
+# dropped. "#" only after a letter, digit or "+" (C#, F#): a leading one is a hashtag mark.
+_TAG_WORDS = {"+": "plus", "#": "sharp", "&": "and", "@": "at", "%": "percent"}
+_TAG_SYMBOL = re.compile(r"[+&@%]|(?<=[^\W_]|\+)#")
+_TAG_SEPARATORS = re.compile(r"[\s_-]+")
+
+
+def tag_slug(name: str) -> str:
+    """The slug of a tag: its feed lives at ``tags/<slug>/``.
+
+    :func:`slugify` with ``+``, ``#``, ``&``, ``@`` and ``%`` spelled out ("C++" ->
+    "c-plus-plus", "C#" -> "c-sharp", "R&D" -> "r-and-d"), so tags that differ only by
+    those symbols get feeds of their own instead of merging into "c". A tag without them
+    keeps its slug (and feed URL). Idempotent. Only tags: post slugs and the List-Id keep
+    :func:`slugify`, whose URLs must not move.
+    """
+    spelled = _TAG_SYMBOL.sub(lambda m: f" {_TAG_WORDS[m.group()]} ", name)
+    return slugify(spelled)
+
+
+def same_tag(a: str, b: str) -> bool:
+    """Whether two spellings are one tag by PRODUCT.md's rule: they differ at most by case,
+    spaces, hyphens and underscores ("Distributed Systems", "distributed-systems").
+    Spellings that share a slug but are not the same tag ("Node.js", "Node JS") merge
+    into one feed all the same; ``check`` warns about them."""
+
+    def key(text: str) -> str:
+        return _TAG_SEPARATORS.sub("-", unicodedata.normalize("NFKC", text).casefold()).strip("-")
+
+    return key(a) == key(b)
 
 
 # XML 1.0 Char excludes C0 controls other than tab/LF/CR, U+FFFE, U+FFFF and surrogates; a

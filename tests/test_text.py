@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from fieldfeed.text import (
     html_to_text,
     read_minutes,
+    same_tag,
     slugify,
     strip_control_chars,
     summarize,
+    tag_slug,
     word_count,
 )
 
@@ -50,6 +52,39 @@ def test_slug_is_idempotent_and_clean(text: str) -> None:
 def test_slug_ignores_case_and_separators(text: str) -> None:
     assert slugify(text.upper()) == slugify(text.lower()) or not text.isascii()
     assert slugify(text.replace(" ", "-")) == slugify(text)
+
+
+# --- tag slugs (issue 7, item 15) ----------------------------------------------------------
+
+
+def test_tag_slug_spells_out_symbols_that_tell_tags_apart() -> None:
+    assert [tag_slug(t) for t in ("C", "C++", "C#", "F#", "R&D", "@home", "100%")] == [
+        "c", "c-plus-plus", "c-sharp", "f-sharp", "r-and-d", "at-home", "100-percent",
+    ]  # fmt: skip
+    assert tag_slug("#python") == "python"  # a leading "#" is a hashtag mark
+    assert tag_slug("Distributed Systems") == tag_slug("distributed-systems")
+
+
+@given(st.text())
+def test_tag_slug_is_idempotent_and_clean(text: str) -> None:
+    slug = tag_slug(text)
+    assert SLUG.match(slug), slug
+    assert tag_slug(slug) == slug
+
+
+@given(st.text().filter(lambda t: not any(c in t for c in "+#&@%")))
+def test_tags_without_those_symbols_keep_their_feed_urls(text: str) -> None:
+    assert tag_slug(text) == slugify(text)
+
+
+@given(st.text(alphabet="abcXYZ019 -_+#&@%.", min_size=1), st.data())
+def test_the_same_tag_always_has_one_slug(text: str, data: st.DataObject) -> None:
+    """PRODUCT.md: spellings that differ by case, spaces and hyphens are one tag."""
+    other = "".join(
+        data.draw(st.sampled_from([c.upper(), c.lower()])) if c.isalpha() else c for c in text
+    ).replace(" ", data.draw(st.sampled_from([" ", "-", "  "])))
+    assert same_tag(text, other)
+    assert tag_slug(text) == tag_slug(other)
 
 
 # --- control characters --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from fieldfeed.errors import FieldfeedError
 from fieldfeed.headers import header_text
 from fieldfeed.model import Subscriber
 from fieldfeed.store.schema import subscribers as t
-from fieldfeed.text import slugify
+from fieldfeed.text import tag_slug
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 _CR_LF_NUL = re.compile("[\r\n\x00]")
@@ -84,7 +84,7 @@ def parse_tags(text: str | Iterable[str]) -> tuple[str, ...]:
     for item in items:
         if not item.strip():
             continue
-        slug = slugify(item)
+        slug = tag_slug(item)
         if not slug:
             raise InvalidSubscriber(f"tag {item.strip()!r} has no letters or digits")
         if slug not in slugs:
