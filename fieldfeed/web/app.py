@@ -21,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import StateError
+from fieldfeed.store.engine import database_error_text
 from fieldfeed.web import archive, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
-from fieldfeed.store.engine import database_error_text
 from fieldfeed.web.dbcheck import DatabaseVerdict
 from fieldfeed.web.health import health
 from fieldfeed.web.mail import public_base
