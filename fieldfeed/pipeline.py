@@ -180,7 +180,7 @@ def publish(
     Feeds go out first: a digest links to posts whose feeds should already be live. A digest
     template that does not compile stops the run before anything is written.
     """
-    verify = None if skip_digest else _digest_templates(settings, now)
+    verify = None if skip_digest else _digest_templates(settings, now, sending=not dry_run)
     report = build(settings, now, dry_run=dry_run, verify=verify)
     if skip_digest:
         return PublishReport(report, None)
@@ -192,8 +192,15 @@ def publish(
     return PublishReport(report, digest)
 
 
-def _digest_templates(settings: Settings, now: datetime) -> Callable[[SiteContent], None]:
-    """Compile every template, then render a sample issue: raises TemplateProblem."""
+def _digest_templates(
+    settings: Settings, now: datetime, *, sending: bool = False
+) -> Callable[[SiteContent], None]:
+    """Compile every template, then render a sample issue: raises TemplateProblem.
+
+    ``sending``: also read what a send takes from the environment (the signing secret, the
+    SMTP password), so an unusable secret stops ``publish`` before a single feed is written
+    (exit 1 means nothing was published) instead of after the feeds went out.
+    """
 
     def verify(content: SiteContent) -> None:
         from fieldfeed.digest_render import trial_render  # jinja2/premailer: digest runs only
@@ -201,6 +208,10 @@ def _digest_templates(settings: Settings, now: datetime) -> Callable[[SiteConten
 
         ensure_templates(settings)
         trial_render(settings, template_env(settings), content.posts, now)
+        if sending:
+            from fieldfeed.digest import check_sending_setup
+
+            check_sending_setup(settings)
 
     return verify
 

@@ -253,3 +253,14 @@ def test_serve_health_says_an_unusable_secret_is_not_configured(
     with running_server(create_app(settings, services)) as base:
         assert httpx.get(base + "/health", timeout=10).json()["secret_configured"] is True
     services.close()
+
+
+def test_publish_with_an_unusable_secret_publishes_no_feed(tmp_path: Path) -> None:
+    """Exit 1 means nothing was published: the secret is checked before any feed is written
+    (it used to be read after the feeds had gone out)."""
+    settings = make_site(tmp_path, port=None, subscribers=2)
+    write_secret(tmp_path, b"")
+    line = one_line_error(run_cli(tmp_path, "publish"))
+    assert "is empty" in line
+    assert not (settings.output_dir / "rss.xml").exists()
+    assert outbox_count(tmp_path) == 0 and nothing_frozen(settings)

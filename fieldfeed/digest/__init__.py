@@ -16,6 +16,7 @@ split stays an internal matter. ``_template`` and ``_jobs`` are imported here to
 
 from fieldfeed.digest.edge import (
     SendingEdge,
+    check_sending_setup,
     envelope_sender,
     load_site_secret,
     send_policy,
@@ -49,6 +50,7 @@ __all__ = [
     "Preview",
     "ProgressCallback",
     "SendingEdge",
+    "check_sending_setup",
     "envelope_sender",
     "freeze_next_issue",
     "load_site_secret",

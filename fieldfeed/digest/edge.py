@@ -100,6 +100,20 @@ def load_site_secret(
     )
 
 
+def check_sending_setup(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
+    """Raise what :func:`load_site_secret` and :func:`transport_factory` would, making nothing.
+
+    ``publish`` calls it before it writes a single feed, so an unusable secret or a missing
+    SMTP password is exit 1 with nothing published. A Maildir site's secret file that does
+    not exist yet is fine: the send makes it (and says so).
+    """
+    if environ.get(tokens.SECRET_ENV, "").strip() or settings.delivery.transport != "maildir":
+        tokens.load_secret(environ)
+    else:
+        read_secret_file(settings.state_dir / SECRET_FILE)
+    transport_factory(settings, environ)
+
+
 def read_secret_file(path: Path) -> tokens.SigningKey | None:
     """The key in ``path`` (surrounding whitespace ignored), None if there is no such file.
 
