@@ -242,6 +242,7 @@ def test_serve_health_says_an_unusable_secret_is_not_configured(
     with running_server(app) as base, httpx.Client(base_url=base, timeout=10) as http:
         health = http.get("/health")
         assert health.json()["secret_configured"] is False
+        assert health.json()["ok"] is False and health.status_code == 503
         assert http.post("/subscribe", data={"email": "a@example.org"}).status_code == 503
         assert http.post("/u/1.AAAAAAAAAAAAAAAA").status_code == 503
     services.close()
@@ -251,7 +252,8 @@ def test_serve_health_says_an_unusable_secret_is_not_configured(
     monkeypatch.setenv("FIELDFEED_SECRET", GOOD)
     services = WebServices.from_settings(settings)
     with running_server(create_app(settings, services)) as base:
-        assert httpx.get(base + "/health", timeout=10).json()["secret_configured"] is True
+        health = httpx.get(base + "/health", timeout=10)
+        assert health.json()["secret_configured"] is True and health.json()["ok"] is True
     services.close()
 
 

@@ -26,12 +26,15 @@ def check_health(services: WebServices, verdict: DatabaseVerdict) -> dict[str, o
     # A real read of every table (dbcheck); why it failed goes to the log, not out.
     database = verdict.problem(services, time.monotonic()) is None
     built = last_build(services.settings)
+    # No usable key means /subscribe, /confirm and /u/ answer 503: one-click unsubscribe in
+    # every mailed digest is broken, which an uptime check must see.
+    secret = services.secret is not None
     return {
-        "ok": database,
+        "ok": database and secret,
         "database": database,
         "last_build": built.isoformat(timespec="seconds") if built else None,
         "feeds_updated": _iso(newest_mtime(services.settings.output_dir)),
-        "secret_configured": services.secret is not None,
+        "secret_configured": secret,
     }
 
 
