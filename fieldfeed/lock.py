@@ -61,8 +61,10 @@ def build_lock(state_dir: Path, *, wait: float = BUILD_WAIT, poll: float = 0.05)
 @contextmanager
 def _locked(path: Path, doing: str, wait: float, poll: float) -> Iterator[Path]:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # The lock is the first thing a build or a send makes under .fieldfeed/, so this is
+        # where a site not made by `init` gets its state folder private (owner only).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise _state_error(path, exc) from None
     try:

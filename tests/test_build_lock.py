@@ -210,3 +210,23 @@ def test_only_our_own_temp_files_are_removed(tmp_path: Path) -> None:
     assert [p for p in theirs if not p.exists()] == []
     assert not (settings.state_dir / "outputs.fingerprint.tmp").exists()
     assert not (settings.state_dir / ".outputs.fingerprint.abcd1234.tmp").exists()
+
+
+def test_a_digest_reading_posts_waits_for_a_build(tmp_path: Path) -> None:
+    """`digest preview` and `digest send` load the posts through the build cache, so they take
+    the build lock too: a build running at that moment would prune the bodies they read."""
+    root = make_site(tmp_path / "site")
+    with (root / "fieldfeed.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[digest]\nfrom = "T <news@t.example>"\nunsubscribe_url = "https://t.example/u/"\nfirst_window_days = 3650\n'
+        )
+    settings = load_settings(root)
+    command = [sys.executable, "-m", "fieldfeed", "digest", "preview", "--site", str(root)]
+    with build_lock(settings.state_dir):
+        proc = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        assert proc.poll() is None, "the digest read the posts while a build held the lock"
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"is building this site" in err
+    assert list((root / "preview").glob("*.html"))

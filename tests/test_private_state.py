@@ -117,3 +117,22 @@ def test_the_database_and_its_wal_files_are_0600_wherever_it_lives(tmp_path: Pat
         assert wal.exists() and shm.exists()
         assert mode(wal) == 0o600 and mode(shm) == 0o600
     engine.dispose()
+
+
+def test_a_site_not_made_by_init_gets_a_private_state_folder_on_first_build(
+    tmp_path: Path,
+) -> None:
+    """A blog that adds fieldfeed.toml by hand: the first `build` makes .fieldfeed/ 0700 (the
+    build lock is the first thing made there), and the lock file 0600."""
+    (tmp_path / "fieldfeed.toml").write_text(
+        '[site]\ntitle = "T"\nurl = "https://notes.example.org/"\n', encoding="utf-8"
+    )
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "p.md").write_text(
+        "---\ntitle: P\ndate: 2026-01-01\n---\nBody.\n", encoding="utf-8"
+    )
+    proc = run_cli(tmp_path, "build")
+    assert proc.returncode == 0, proc.stderr
+    state = tmp_path / ".fieldfeed"
+    assert mode(state) == 0o700
+    assert all(mode(p) & 0o077 == 0 for p in state.glob("*.lock"))

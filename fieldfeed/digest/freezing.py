@@ -161,6 +161,10 @@ def _existing_store(settings: Settings) -> Engine | None:
 
 
 def _load_content(settings: Settings, now: datetime) -> SiteContent:
+    """The site's posts, read under the build lock: loading writes the build cache, and a
+    build running at the same time would prune the bodies this load relies on."""
     from fieldfeed.content import load_content
+    from fieldfeed.lock import build_lock
 
-    return load_content(settings, now)
+    with build_lock(settings.state_dir):
+        return load_content(settings, now)
