@@ -218,7 +218,8 @@ def test_a_digest_reading_posts_waits_for_a_build(tmp_path: Path) -> None:
     root = make_site(tmp_path / "site")
     with (root / "fieldfeed.toml").open("a", encoding="utf-8") as f:
         f.write(
-            '\n[digest]\nfrom = "T <news@t.example>"\nunsubscribe_url = "https://t.example/u/"\nfirst_window_days = 3650\n'
+            '\n[digest]\nfrom = "T <news@t.example>"\n'
+            'unsubscribe_url = "https://t.example/u/"\nfirst_window_days = 3650\n'
         )
     settings = load_settings(root)
     command = [sys.executable, "-m", "fieldfeed", "digest", "preview", "--site", str(root)]
@@ -226,7 +227,7 @@ def test_a_digest_reading_posts_waits_for_a_build(tmp_path: Path) -> None:
         proc = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1.5)
         assert proc.poll() is None, "the digest read the posts while a build held the lock"
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert b"is building this site" in err
     assert list((root / "preview").glob("*.html"))
