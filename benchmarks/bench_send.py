@@ -223,7 +223,7 @@ concurrency = {concurrency}
 
 
 def content(posts):  # type: ignore[no-untyped-def]
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
     return SiteContent(posts=posts, warnings=(), files=len(posts), drafts=0, future=0, rendered=0)
 

@@ -46,7 +46,7 @@ from fieldfeed.headers import (
     unstructured,
 )
 from fieldfeed.model import Issue, Subscriber
-from fieldfeed.text import slugify
+from fieldfeed.site.text import slugify
 
 # CRLF line endings, RFC 2047 for non-ASCII headers. 76, not 78: set_content() wraps
 # quoted-printable at the policy's max_line_length, and RFC 2045 6.7 allows 76.

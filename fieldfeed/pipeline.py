@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
-from fieldfeed.content import SiteContent, load_content
-from fieldfeed.contentdir import read_content_file
 from fieldfeed.errors import ContentError, Problem, StateError
 from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
 from fieldfeed.lock import build_lock
@@ -30,6 +28,8 @@ from fieldfeed.outputs import (
     write_file_atomic,
     write_outputs,
 )
+from fieldfeed.site.content import SiteContent, load_content
+from fieldfeed.site.files import read_content_file
 
 if TYPE_CHECKING:
     from fieldfeed.digest import DigestReport
@@ -223,7 +223,7 @@ def read_assets(
 
     They keep their path inside the content folder, which is what relative links in posts were
     resolved to. A file that would overwrite a feed is not published. Read through
-    :func:`~fieldfeed.contentdir.read_content_file`, so nothing from outside the content
+    :func:`~fieldfeed.site.files.read_content_file`, so nothing from outside the content
     folder is ever published; a file that cannot be read is a ContentError naming it.
     """
     taken = {f.path for f in feeds}

@@ -14,9 +14,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldfeed.buildcache import BodyUnavailableError, BuildCache, file_stat
 from fieldfeed.config import Settings, parse_settings
-from fieldfeed.content import (
+from fieldfeed.errors import ContentError
+from fieldfeed.model import Post, Tag
+from fieldfeed.site.buildcache import BodyUnavailableError, BuildCache, file_stat
+from fieldfeed.site.content import (
     ParsedFile,
     ParseOptions,
     SiteContent,
@@ -24,8 +26,6 @@ from fieldfeed.content import (
     load_content,
     parse_post,
 )
-from fieldfeed.errors import ContentError
-from fieldfeed.model import Post, Tag
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -8,7 +8,7 @@ import lxml.etree
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.text import (
+from fieldfeed.site.text import (
     html_to_text,
     read_minutes,
     same_tag,

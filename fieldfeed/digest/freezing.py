@@ -31,7 +31,7 @@ from fieldfeed.store.issues import Variant
 from fieldfeed.templating import template_env
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
 # The package's name, not this module's: `fieldfeed run -v` turns "fieldfeed.digest" up, and
 # log lines keep naming the digest as they did before the package was split.
@@ -163,8 +163,8 @@ def _existing_store(settings: Settings) -> Engine | None:
 def _load_content(settings: Settings, now: datetime) -> SiteContent:
     """The site's posts, read under the build lock: loading writes the build cache, and a
     build running at the same time would prune the bodies this load relies on."""
-    from fieldfeed.content import load_content
     from fieldfeed.lock import build_lock
+    from fieldfeed.site.content import load_content
 
     with build_lock(settings.state_dir):
         return load_content(settings, now)

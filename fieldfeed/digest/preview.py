@@ -37,7 +37,7 @@ from fieldfeed.templating import template_env
 from fieldfeed.transports import TemporaryFailure
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
 #: Who every preview is addressed to (example.org is reserved for examples, RFC 2606).
 SAMPLE_READER = ("Sample Reader", "reader@example.org")

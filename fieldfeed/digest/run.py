@@ -50,7 +50,7 @@ from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as store_subs
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
 
 # --- the run -------------------------------------------------------------------------------

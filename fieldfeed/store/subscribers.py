@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection, Engine
 from fieldfeed.errors import FieldfeedError
 from fieldfeed.headers import header_text
 from fieldfeed.model import Subscriber
+from fieldfeed.site.text import tag_slug
 from fieldfeed.store.schema import subscribers as t
-from fieldfeed.text import tag_slug
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 _CR_LF_NUL = re.compile("[\r\n\x00]")

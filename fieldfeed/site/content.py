@@ -1,9 +1,9 @@
 """Content loading: every post file under ``content/`` to validated, rendered Post records.
 
 ``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps live in
-:mod:`fieldfeed.posts`: ``parse_post`` per file and ``assemble`` for the whole site (collisions,
-tag names, order). They are re-exported here. Every problem in every file is collected before
-anything fails.
+:mod:`fieldfeed.site.posts`: ``parse_post`` per file and ``assemble`` for the whole site
+(collisions, tag names, order). They are re-exported here. Every problem in every file is
+collected before anything fails.
 
 Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
 cache's body store instead of its HTML, and ``Post.html`` reads the body on access (see
@@ -27,12 +27,12 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from multiprocessing.context import BaseContext
 
-from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
-from fieldfeed.contentdir import find_site_files, read_content_file
-from fieldfeed.deadline import DeadlineExceeded, can_bound_here, deadline
 from fieldfeed.errors import ContentError, Problem, display_path
-from fieldfeed.posts import (
+from fieldfeed.site.buildcache import BuildCache, FileStat, cache_key, file_stat
+from fieldfeed.site.deadline import DeadlineExceeded, can_bound_here, deadline
+from fieldfeed.site.files import find_site_files, read_content_file
+from fieldfeed.site.posts import (
     ParsedFile,
     ParseOptions,
     SiteContent,
@@ -222,6 +222,6 @@ def _pool_context() -> BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["fieldfeed.content"])
+        context.set_forkserver_preload(["fieldfeed.site.content"])
         return context
     return multiprocessing.get_context("spawn")

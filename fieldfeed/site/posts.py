@@ -1,7 +1,7 @@
 """Posts from their source: one file to a validated, rendered Post, the whole site to SiteContent.
 
 Pure: nothing here walks folders, reads files or touches the build cache; that is
-:mod:`fieldfeed.content`, which calls :func:`parse_post` for each file (in a process pool when
+:mod:`fieldfeed.site.content`, which calls :func:`parse_post` for each file (in a process pool when
 there are many) and :func:`assemble` once for the site. Each problem is a value in the result,
 so every file can be checked before anything fails.
 """
@@ -27,14 +27,6 @@ import yaml
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import Problem, display_path
-from fieldfeed.frontmatter import (
-    FrontMatterError,
-    Report,
-    describe,
-    meta_datetime,
-    meta_string,
-    parse_front_matter,
-)
 from fieldfeed.limits import (
     MAX_BODY_BYTES,
     MAX_NESTING,
@@ -43,8 +35,16 @@ from fieldfeed.limits import (
     markdown_problem,
 )
 from fieldfeed.model import Post, Tag
-from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
-from fieldfeed.text import (
+from fieldfeed.site.frontmatter import (
+    FrontMatterError,
+    Report,
+    describe,
+    meta_datetime,
+    meta_string,
+    parse_front_matter,
+)
+from fieldfeed.site.markdown import RENDERER_VERSION, AssetResolver, render_markdown
+from fieldfeed.site.text import (
     html_to_text,
     read_minutes,
     same_tag,
@@ -146,7 +146,9 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # content is imported here, not at the top: it imports this module. It is hashed because
     # it shapes what is cached too (it swaps rendered bodies for references into the store).
-    from fieldfeed import buildcache, content, frontmatter, limits, model, render, text
+    from fieldfeed import limits, model
+    from fieldfeed.site import buildcache, content, frontmatter, text
+    from fieldfeed.site import markdown as render
 
     h = hashlib.sha256()
     modules = (buildcache, content, frontmatter, limits, model, render, text)
@@ -369,7 +371,7 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
 def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
     """A warning for each post spelling a tag differently from the first spelling of its
     slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
-    (:func:`fieldfeed.text.same_tag`): "Node.js" and "Node JS" still share one feed.
+    (:func:`fieldfeed.site.text.same_tag`): "Node.js" and "Node JS" still share one feed.
 
     A warning, not an error: merging spellings under one slug is what the site has always
     done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)
