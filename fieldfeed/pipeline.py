@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, StateError
-from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
-from fieldfeed.lock import build_lock
-from fieldfeed.model import ProgressCallback
-from fieldfeed.outputs import (
+from fieldfeed.feeds.build import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
+from fieldfeed.feeds.outputs import (
     WriteReport,
     published_files,
     remove_leftover_temps,
     write_file_atomic,
     write_outputs,
 )
+from fieldfeed.lock import build_lock
+from fieldfeed.model import ProgressCallback
 from fieldfeed.site.content import SiteContent, load_content
 from fieldfeed.site.files import read_content_file
 
