@@ -232,11 +232,11 @@ def content(posts):  # type: ignore[no-untyped-def]
 
 
 def bench_render(settings, posts, n: int, runs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from fieldfeed import tokens
-    from fieldfeed.digest_render import render_issue
-    from fieldfeed.message import MessageTemplate, default_list_id
+    from fieldfeed.mail import tokens
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import render_issue
+    from fieldfeed.mail.templating import template_env
     from fieldfeed.model import Issue, Subscriber
-    from fieldfeed.templating import template_env
 
     issue = Issue(number=1, cutoff=NOW, created=NOW, posts=posts)
     t = time.perf_counter()
@@ -284,7 +284,7 @@ def bench_render(settings, posts, n: int, runs: int) -> dict[str, float]:  # typ
 def bench_send(
     kind: str, concurrency: int, n: int, runs: int, posts, work: Path
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from fieldfeed.digest import publish_digest
+    from fieldfeed.mail import publish_digest
 
     rates, walls = [], []
     with Sink(kind) as sink:
@@ -324,11 +324,11 @@ def make_site_config(site: Path, port: int, concurrency: int):  # type: ignore[n
 def bench_bare_transport(kind: str, n: int, posts, work: Path) -> float:  # type: ignore[no-untyped-def]
     """One SMTPTransport, prebuilt messages, no ledger: the wire + server ceiling."""
     from fieldfeed.config import DeliverySettings
-    from fieldfeed.digest_render import render_issue
-    from fieldfeed.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import render_issue
+    from fieldfeed.mail.templating import template_env
+    from fieldfeed.mail.transports import SMTPTransport
     from fieldfeed.model import Issue, Subscriber
-    from fieldfeed.templating import template_env
-    from fieldfeed.transports import SMTPTransport
 
     with Sink(kind) as sink:
         settings = make_site(work / f"bare-{kind}", sink.port, 0, 1)
@@ -354,7 +354,8 @@ def bench_bare_transport(kind: str, n: int, posts, work: Path) -> float:  # type
 
 def memory_child(n: int, work: Path) -> None:
     """Freeze an issue for n subscribers, then stream and build every message (no network)."""
-    from fieldfeed import digest, tokens
+    from fieldfeed import mail as digest
+    from fieldfeed.mail import tokens
     from fieldfeed.store import issues as store_issues
     from fieldfeed.store import open_store
 

@@ -32,7 +32,7 @@ from fieldfeed.site.content import SiteContent, load_content
 from fieldfeed.site.files import read_content_file
 
 if TYPE_CHECKING:
-    from fieldfeed.digest import DigestReport
+    from fieldfeed.mail import DigestReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +184,7 @@ def publish(
     report = build(settings, now, dry_run=dry_run, verify=verify)
     if skip_digest:
         return PublishReport(report, None)
-    from fieldfeed.digest import publish_digest
+    from fieldfeed.mail import publish_digest
 
     digest = publish_digest(
         settings, now, report.content, force=force_digest, dry_run=dry_run, progress=progress
@@ -203,13 +203,13 @@ def _digest_templates(
     """
 
     def verify(content: SiteContent) -> None:
-        from fieldfeed.digest_render import trial_render  # jinja2/premailer: digest runs only
-        from fieldfeed.templating import ensure_templates, template_env
+        from fieldfeed.mail.render import trial_render  # jinja2/premailer: digest runs only
+        from fieldfeed.mail.templating import ensure_templates, template_env
 
         ensure_templates(settings)
         trial_render(settings, template_env(settings), content.posts, now)
         if sending:
-            from fieldfeed.digest import check_sending_setup
+            from fieldfeed.mail import check_sending_setup
 
             check_sending_setup(settings)
 

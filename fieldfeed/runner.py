@@ -41,10 +41,10 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from fieldfeed import schedule
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, LockedError
 from fieldfeed.lock import site_lock
+from fieldfeed.mail import schedule
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class RunnerJobs(Protocol):
 
 
 class SiteJobs:
-    """The real jobs: :mod:`fieldfeed.pipeline` and :mod:`fieldfeed.digest`."""
+    """The real jobs: :mod:`fieldfeed.pipeline` and :mod:`fieldfeed.mail`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -210,7 +210,7 @@ class SiteJobs:
 
 
 class SiteCronTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler 3 ships no types
-    """An APScheduler 3 trigger whose times come from :func:`fieldfeed.schedule.next_run`.
+    """An APScheduler 3 trigger whose times come from :func:`fieldfeed.mail.schedule.next_run`.
 
     ``schedule.next_run`` gets crontab semantics and DST right in the site's zone (it works
     around APScheduler 3.11 skipping months across DST changes), so the scheduler fires at
@@ -407,7 +407,7 @@ class Runner:
             stop.set()
             log.info("%s received: stopping", signal.Signals(signum).name)
             if self.busy == "digest" and first:
-                # fieldfeed.sending.send_all turns this into "finish the in-flight messages,
+                # fieldfeed.mail.sending.send_all turns this into "finish the in-flight messages,
                 # record them, stop"; the digest API has no stop hook to call instead.
                 raise KeyboardInterrupt
 

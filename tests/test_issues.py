@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.issues import (
+from fieldfeed.mail.issues import (
     dump_posts,
     load_posts,
     plan_issue,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fieldfeed.errors import ConfigError
-from fieldfeed.schedule import cron_days, describe, is_due, next_run
+from fieldfeed.mail.schedule import cron_days, describe, is_due, next_run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

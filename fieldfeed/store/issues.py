@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldfeed.issues import dump_posts, load_posts
+from fieldfeed.mail.issues import dump_posts, load_posts
 from fieldfeed.model import Issue
 from fieldfeed.store.schema import issue_renders, issues
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, StateError
-from fieldfeed.tokens import check_secret
+from fieldfeed.mail.tokens import check_secret
 from fieldfeed.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class WebServices:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> WebServices:
         """Services for a real server: the same signing key the digest sender uses."""
-        from fieldfeed.digest import load_site_secret
+        from fieldfeed.mail import load_site_secret
 
         secret: bytes | None
         try:

@@ -25,10 +25,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fieldfeed.mail.tokens import sign_confirmation, verify_confirmation
 from fieldfeed.model import Subscriber
 from fieldfeed.store import subscribers
 from fieldfeed.store.subscribers import InvalidSubscriber
-from fieldfeed.tokens import sign_confirmation, verify_confirmation
 from fieldfeed.web.deps import (
     client_key,
     limiter_of,

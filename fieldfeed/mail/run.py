@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from fieldfeed import schedule, tokens
 from fieldfeed.config import Settings
-from fieldfeed.digest.edge import (
+from fieldfeed.errors import DeliveryError
+from fieldfeed.lock import site_lock
+from fieldfeed.mail import schedule, tokens
+from fieldfeed.mail.edge import (
     SendingEdge,
     envelope_sender,
     load_site_secret,
     send_policy,
     transport_factory,
 )
-from fieldfeed.digest.freezing import (
+from fieldfeed.mail.freezing import (
     NO_SUBSCRIBERS,
     PAGE,
     _existing_store,
@@ -38,12 +40,10 @@ from fieldfeed.digest.freezing import (
     freeze_next_issue,
     rendered_from_dict,
 )
-from fieldfeed.digest.report import DigestReport
-from fieldfeed.errors import DeliveryError
-from fieldfeed.issues import posts_for
-from fieldfeed.lock import site_lock
+from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.report import DigestReport
+from fieldfeed.mail.sending import Job, MessageResult, send_all
 from fieldfeed.model import ProgressCallback, Subscriber
-from fieldfeed.sending import Job, MessageResult, send_all
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store

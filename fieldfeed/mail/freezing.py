@@ -19,22 +19,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.digest_render import RenderedIssue, render_issue
-from fieldfeed.issues import IssuePlan, plan_issue, posts_for
-from fieldfeed.message import MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.issues import IssuePlan, plan_issue, posts_for
+from fieldfeed.mail.message import MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.render import RenderedIssue, render_issue
+from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue, Post
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as store_subs
 from fieldfeed.store.issues import Variant
-from fieldfeed.templating import template_env
 
 if TYPE_CHECKING:
     from fieldfeed.site.content import SiteContent
 
-# The package's name, not this module's: `fieldfeed run -v` turns "fieldfeed.digest" up, and
-# log lines keep naming the digest as they did before the package was split.
+# Not this module's name: `fieldfeed run` turns "fieldfeed.digest" up, and log lines keep
+# naming the digest as they did before the code moved into fieldfeed.mail (so the sending
+# module's retry lines, under fieldfeed.mail.sending, stay out of run's output as before).
 log = logging.getLogger("fieldfeed.digest")
 
 NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers add`)"

@@ -17,24 +17,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fieldfeed import tokens
 from fieldfeed.config import Settings
-from fieldfeed.digest.edge import envelope_sender, load_site_secret, send_policy, transport_factory
-from fieldfeed.digest.freezing import (
+from fieldfeed.errors import DeliveryError
+from fieldfeed.mail import tokens
+from fieldfeed.mail.edge import envelope_sender, load_site_secret, send_policy, transport_factory
+from fieldfeed.mail.freezing import (
     _existing_store,
     _load_content,
     _no_posts_reason,
     _plan,
     _template,
 )
-from fieldfeed.digest_render import RenderedIssue, personalize, render_issue, tag_filter_sentence
-from fieldfeed.errors import DeliveryError
-from fieldfeed.issues import posts_for
+from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.render import RenderedIssue, personalize, render_issue, tag_filter_sentence
+from fieldfeed.mail.templating import template_env
+from fieldfeed.mail.transports import TemporaryFailure
 from fieldfeed.model import Issue, Subscriber
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import subscribers as store_subs
-from fieldfeed.templating import template_env
-from fieldfeed.transports import TemporaryFailure
 
 if TYPE_CHECKING:
     from fieldfeed.site.content import SiteContent
