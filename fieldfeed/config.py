@@ -407,7 +407,7 @@ def _digest_problems(
         found.append(Problem(shown, where("digest", key), f"[digest] {message}"))
 
     if check_schedule:
-        from fieldfeed.mail.schedule import trigger  # APScheduler parses the cron expression
+        from fieldfeed.cron import trigger  # APScheduler parses the cron expression
 
         try:
             trigger(digest.schedule)

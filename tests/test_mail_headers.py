@@ -31,7 +31,6 @@ from fieldfeed.mail.headers import (
     angle_field,
     check_header_block,
     display_name,
-    header_text,
     mailbox,
     unstructured,
 )
@@ -39,6 +38,7 @@ from fieldfeed.mail.message import DIGEST_FIELDS, MessageTemplate, default_list_
 from fieldfeed.mail.render import render_issue
 from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue
+from fieldfeed.names import header_text
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
 from fieldfeed.web.app import create_app

@@ -31,7 +31,6 @@ from fieldfeed.mail.headers import (
     check_header_block,
     display_name,
     field_line,
-    header_text,
     mailbox,
     unstructured,
 )
@@ -46,7 +45,7 @@ from fieldfeed.mail.render import (
     tag_filter_sentence,
 )
 from fieldfeed.model import Issue, Subscriber
-from fieldfeed.site.text import slugify
+from fieldfeed.names import header_text, slugify
 
 # CRLF line endings, RFC 2047 for non-ASCII headers. 76, not 78: set_content() wraps
 # quoted-printable at the policy's max_line_length, and RFC 2045 6.7 allows 76.

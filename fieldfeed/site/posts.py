@@ -35,6 +35,7 @@ from fieldfeed.limits import (
     markdown_problem,
 )
 from fieldfeed.model import Post, Tag
+from fieldfeed.names import same_tag, slugify, tag_slug
 from fieldfeed.site.frontmatter import (
     FrontMatterError,
     Report,
@@ -47,11 +48,8 @@ from fieldfeed.site.markdown import RENDERER_VERSION, AssetResolver, render_mark
 from fieldfeed.site.text import (
     html_to_text,
     read_minutes,
-    same_tag,
-    slugify,
     strip_control_chars,
     summarize,
-    tag_slug,
     word_count,
 )
 
@@ -146,12 +144,12 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # content is imported here, not at the top: it imports this module. It is hashed because
     # it shapes what is cached too (it swaps rendered bodies for references into the store).
-    from fieldfeed import limits, model
+    from fieldfeed import limits, model, names
     from fieldfeed.site import buildcache, content, frontmatter, text
     from fieldfeed.site import markdown as render
 
     h = hashlib.sha256()
-    modules = (buildcache, content, frontmatter, limits, model, render, text)
+    modules = (buildcache, content, frontmatter, limits, model, names, render, text)
     for module in (*modules, sys.modules[__name__]):
         if module.__file__:
             h.update(Path(module.__file__).read_bytes())
@@ -371,7 +369,7 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
 def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
     """A warning for each post spelling a tag differently from the first spelling of its
     slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
-    (:func:`fieldfeed.site.text.same_tag`): "Node.js" and "Node JS" still share one feed.
+    (:func:`fieldfeed.names.same_tag`): "Node.js" and "Node JS" still share one feed.
 
     A warning, not an error: merging spellings under one slug is what the site has always
     done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)

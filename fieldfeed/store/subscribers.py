@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.errors import FieldfeedError
-from fieldfeed.mail.headers import header_text
 from fieldfeed.model import Subscriber
-from fieldfeed.site.text import tag_slug
+from fieldfeed.names import header_text, tag_slug
 from fieldfeed.store.schema import subscribers as t
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
@@ -65,7 +64,7 @@ def _keys(address: str) -> tuple[str, ...]:
 def clean_name(name: str) -> str:
     """The display name as stored: normalised like every header value (other control
     characters and line separators such as U+2028 become a space, see
-    :func:`fieldfeed.mail.headers.header_text`), so the name shown is the name kept.
+    :func:`fieldfeed.names.header_text`), so the name shown is the name kept.
 
     CR, LF and NUL are refused: typed into a name field they are an injection attempt.
     """
