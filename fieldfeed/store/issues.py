@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldfeed.mail.issues import dump_posts, load_posts
 from fieldfeed.model import Issue
+from fieldfeed.store.postjson import dump_posts, load_posts
 from fieldfeed.store.schema import issue_renders, issues
 
 

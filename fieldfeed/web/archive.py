@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fieldfeed.config import Settings
-from fieldfeed.mail.issues import load_posts
 from fieldfeed.mail.render import (
     PH_EMAIL,
     PH_NAME,
@@ -34,6 +33,7 @@ from fieldfeed.mail.render import (
 from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue
 from fieldfeed.store import issues as stored_issues
+from fieldfeed.store.postjson import load_posts
 from fieldfeed.store.schema import issues as issues_table
 from fieldfeed.web.deps import pages_of, services_of
 from fieldfeed.web.pages import PAGE_HEADERS
