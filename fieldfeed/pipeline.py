@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,11 @@ from fieldfeed.site.files import read_content_file
 
 if TYPE_CHECKING:
     from fieldfeed.mail import DigestReport
+
+log = logging.getLogger(__name__)
+
+#: Under the state folder: when the feeds were last built (by ``run``), for /health.
+LAST_BUILD_FILE = "last-build.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,3 +272,35 @@ def _write_text(path: Path, text: str) -> None:
 def _manifest(settings: Settings) -> Path:
     """Where write_outputs remembers which files it wrote, to prune stale tag feeds."""
     return settings.state_dir / "outputs.json"
+
+
+# --- the last build, for /health --------------------------------------------------------------
+
+
+def record_build(settings: Settings, when: datetime) -> None:
+    """Remember ``when`` as the last successful build (atomically; never raises for IO)."""
+    path = settings.state_dir / LAST_BUILD_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".last-build-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"time": when.isoformat()}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        log.warning("could not record the build time in %s", path)
+
+
+def last_build(settings: Settings) -> datetime | None:
+    """When the feeds were last built: ``run``'s record, else the output manifest's mtime."""
+    path = settings.state_dir / LAST_BUILD_FILE
+    try:
+        value = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["time"])
+        if value.tzinfo is not None:
+            return value
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    manifest = settings.state_dir / "outputs.json"
+    try:
+        return datetime.fromtimestamp(manifest.stat().st_mtime, UTC)
+    except OSError:
+        return None
