@@ -22,6 +22,7 @@ from fieldfeed.site.content import (
     ParsedFile,
     ParseOptions,
     SiteContent,
+    cache_fingerprint,
     check_content,
     load_content,
     parse_post,
@@ -495,7 +496,7 @@ def test_only_old_unchanged_files_skip_hashing(site: Settings) -> None:
     os.utime(aged, ns=(old, old))
     load(site)  # hashes every file, records their stat
     cache = BuildCache.load(
-        site.state_dir / "cache", ParseOptions.from_settings(site).fingerprint()
+        site.state_dir / "cache", cache_fingerprint(ParseOptions.from_settings(site))
     )
     fresh = site.content_dir / "posts/2024-01-02-post-1.md"
     assert cache.key_for_stat("content/posts/2024-01-01-post-0.md", file_stat(aged.stat()))

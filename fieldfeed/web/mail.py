@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -30,9 +31,11 @@ from fieldfeed.mail.message import sender_mailbox
 from fieldfeed.mail.render import inline_css
 from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Subscriber
-from fieldfeed.web.services import MailSender, WebServices
 
 log = logging.getLogger(__name__)
+
+#: Sends one message to one address (the confirmation mail). Raises on failure.
+MailSender = Callable[[EmailMessage, str], None]
 
 _POLICY = SMTP.clone(max_line_length=76)
 # Serialise header lines exactly as parsed: never let the email package refold (and so
@@ -78,20 +81,6 @@ def confirm_url(settings: Settings, token: str) -> str | None:
     """The confirmation link for ``token``, or None when serve's public URL is not configured."""
     base = public_base(settings)
     return None if base is None else base + "confirm/" + token
-
-
-def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:
-    """Build and send the confirmation mail. Logs failures (the page has been answered)."""
-    try:
-        message = build_confirmation(
-            services.settings, subscriber, link, services.confirm_max_age // 3600, services.clock()
-        )
-        services.mailer()(message, subscriber.email)
-    except Exception:
-        # Logged by subscriber id, never by address: logs outlive unsubscribes.
-        log.exception("could not send the confirmation mail to subscriber %d", subscriber.id)
-        return
-    log.info("confirmation mail sent to subscriber %d", subscriber.id)
 
 
 def sender_address(settings: Settings) -> Address:
