@@ -354,21 +354,22 @@ def bench_bare_transport(kind: str, n: int, posts, work: Path) -> float:  # type
 
 def memory_child(n: int, work: Path) -> None:
     """Freeze an issue for n subscribers, then stream and build every message (no network)."""
-    from fieldfeed import mail as digest
-    from fieldfeed.mail import tokens
+    from fieldfeed.mail import freeze_next_issue, rendered_from_dict, tokens
+    from fieldfeed.mail.freezing import message_template
+    from fieldfeed.mail.run import pending_jobs
     from fieldfeed.store import issues as store_issues
     from fieldfeed.store import open_store
 
     settings = make_site(work / f"mem-{n}", 1, n, 1)
     engine = open_store(settings.database_url)
     posts = make_posts()
-    number, _ = digest.freeze_next_issue(settings, engine, posts, NOW)
+    number, _ = freeze_next_issue(settings, engine, posts, NOW)
     assert number == 1
     rss_after_freeze = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with engine.connect() as conn:
         issue, variants = store_issues.load_issue(conn, number)
     templates = {
-        k: digest._template(settings, digest.rendered_from_dict(v.rendered), issue)
+        k: message_template(settings, rendered_from_dict(v.rendered), issue)
         for k, v in variants.items()
     }
     secret = ENV["FIELDFEED_SECRET"].encode()
@@ -376,7 +377,7 @@ def memory_child(n: int, work: Path) -> None:
     tracemalloc.start()
     t = time.perf_counter()
     built = 0
-    for job in digest._jobs(engine, number, lambda: NOW, in_flight):
+    for job in pending_jobs(engine, number, lambda: NOW, in_flight):
         url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, job.subscriber.id)
         templates[job.delivery.variant].build(job.subscriber, url)  # type: ignore[index]
         built += 1

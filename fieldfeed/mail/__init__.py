@@ -1,7 +1,7 @@
-"""The email digest: pick the issue, freeze it, render once, send through the ledger.
+"""The newsletter: pick the issue, freeze it, render once, send through the ledger.
 
-Read :func:`fieldfeed.mail.run.publish_digest` top to bottom for the whole run. The modules,
-in the direction their imports point:
+Read :func:`fieldfeed.mail.run.publish_digest` top to bottom for the whole run. The digest
+runs, in the direction their imports point:
 
 - :mod:`~fieldfeed.mail.run`: the run (publish, resume, dry run) and the send pass;
 - :mod:`~fieldfeed.mail.preview`: previews on disk and test sends, which record nothing;
@@ -9,9 +9,15 @@ in the direction their imports point:
 - :mod:`~fieldfeed.mail.edge`: what a send takes from the environment (secret, transport);
 - :mod:`~fieldfeed.mail.report`: the record of what a run did.
 
-Everything public is re-exported here, so callers import from ``fieldfeed.mail`` and the
-split stays an internal matter. ``_template`` and ``_jobs`` are imported here too, outside
-``__all__``, because the memory benchmark (benchmarks/bench_send.py) drives them directly.
+and the parts they are built from: :mod:`~fieldfeed.mail.issues` (choosing an issue's posts),
+:mod:`~fieldfeed.mail.render` and :mod:`~fieldfeed.mail.templating` (rendering it once),
+:mod:`~fieldfeed.mail.message`, :mod:`~fieldfeed.mail.headers` and :mod:`~fieldfeed.mail.dkim`
+(one message per recipient), :mod:`~fieldfeed.mail.tokens` (signed links),
+:mod:`~fieldfeed.mail.schedule` (when an issue is due), :mod:`~fieldfeed.mail.sending` and
+:mod:`~fieldfeed.mail.transports` (delivery through the ledger).
+
+What the layers above use is re-exported here, so the pipeline, the runner, the web and the
+CLI import from ``fieldfeed.mail``.
 """
 
 from fieldfeed.mail.edge import (
@@ -29,7 +35,6 @@ from fieldfeed.mail.freezing import (
     rendered_from_dict,
     rendered_to_dict,
 )
-from fieldfeed.mail.freezing import _template as _template
 from fieldfeed.mail.preview import (
     SAMPLE_READER,
     Preview,
@@ -38,7 +43,6 @@ from fieldfeed.mail.preview import (
     write_preview,
 )
 from fieldfeed.mail.report import DigestReport
-from fieldfeed.mail.run import _jobs as _jobs
 from fieldfeed.mail.run import publish_digest, send_digest, send_issue
 from fieldfeed.model import ProgressCallback
 

@@ -43,9 +43,10 @@ NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers ad
 PAGE = 500
 
 
-def _plan(
+def plan_next_issue(
     settings: Settings, last: store_issues.IssueRow | None, posts: tuple[Post, ...], now: datetime
 ) -> IssuePlan | None:
+    """The issue after ``last`` from the settings' limits, or None when no post is new."""
     return plan_issue(
         posts,
         last_number=last.number if last else 0,
@@ -56,7 +57,8 @@ def _plan(
     )
 
 
-def _no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
+def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
+    """Why :func:`plan_next_issue` found nothing, for the report."""
     if last is None:
         return f"no posts in the last {settings.digest.first_window_days} days: no issue"
     return f"no new posts since issue #{last.number}"
@@ -73,9 +75,9 @@ def freeze_next_issue(
     """
     with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        plan = _plan(settings, last, posts, now)
+        plan = plan_next_issue(settings, last, posts, now)
         if plan is None:
-            return None, _no_posts_reason(settings, last)
+            return None, no_posts_reason(settings, last)
         if not store_subs.active_page(conn, after_id=0, limit=1):
             # Freezing now would use the posts up on nobody; keep them for the first readers.
             return None, NO_SUBSCRIBERS
@@ -103,7 +105,7 @@ def freeze_next_issue(
         store_issues.insert_issue(conn, issue, ())
         # The full issue first: most readers get it, and its template names the domain.
         full = variant_for(issue.posts)
-        domain = _template(
+        domain = message_template(
             settings, rendered_from_dict(_variant_dict(conn, issue, full)), issue
         ).domain
         rows = sendable = 0
@@ -146,13 +148,14 @@ def rendered_from_dict(data: Mapping[str, Any]) -> RenderedIssue:
     return RenderedIssue(**values)
 
 
-def _template(
+def message_template(
     settings: Settings, rendered: RenderedIssue, issue: Issue, *, test: bool = False
 ) -> MessageTemplate:
+    """The per-recipient message builder for one rendering of ``issue``."""
     return MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings), test=test)
 
 
-def _existing_store(settings: Settings) -> Engine | None:
+def existing_store(settings: Settings) -> Engine | None:
     """The store if it exists already (a dry run must not create a database)."""
     url = sa.make_url(settings.database_url)
     db = url.database or ""
@@ -161,7 +164,7 @@ def _existing_store(settings: Settings) -> Engine | None:
     return open_store(settings.database_url)
 
 
-def _load_content(settings: Settings, now: datetime) -> SiteContent:
+def load_content_locked(settings: Settings, now: datetime) -> SiteContent:
     """The site's posts, read under the build lock: loading writes the build cache, and a
     build running at the same time would prune the bodies this load relies on."""
     from fieldfeed.lock import build_lock
