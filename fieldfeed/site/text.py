@@ -129,9 +129,10 @@ def html_to_text(html: str) -> str:
 class PlainText:
     """``html_to_text`` driven by events instead of a string, with the same rules.
 
-    For a caller that already holds the document as a tree (``render`` walks python-markdown's
-    ElementTree) and would otherwise serialise it and parse it again: call ``start``/``end``/
-    ``data`` in document order, ``fragment`` for a piece of raw HTML, then ``text()``.
+    For a caller that already holds the document as a tree (:mod:`fieldfeed.site.markdown`
+    walks python-markdown's ElementTree) and would otherwise serialise it and parse it again:
+    call ``start``/``end``/``data`` in document order, ``fragment`` for a piece of raw HTML,
+    then ``text()``.
     """
 
     __slots__ = ("_parser",)

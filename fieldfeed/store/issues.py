@@ -32,7 +32,7 @@ class Variant:
 
     number: int
     post_ids: tuple[str, ...]
-    #: The renderer's fields as JSON-able values (see digest.rendered_to_dict).
+    #: The renderer's fields as JSON-able values (see mail.freezing.rendered_to_dict).
     rendered: dict[str, Any]
 
 
