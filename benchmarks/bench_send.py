@@ -223,7 +223,7 @@ concurrency = {concurrency}
 
 
 def content(posts):  # type: ignore[no-untyped-def]
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
     return SiteContent(posts=posts, warnings=(), files=len(posts), drafts=0, future=0, rendered=0)
 
@@ -232,11 +232,11 @@ def content(posts):  # type: ignore[no-untyped-def]
 
 
 def bench_render(settings, posts, n: int, runs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from fieldfeed import tokens
-    from fieldfeed.digest_render import render_issue
-    from fieldfeed.message import MessageTemplate, default_list_id
+    from fieldfeed.mail import tokens
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import render_issue
+    from fieldfeed.mail.templating import template_env
     from fieldfeed.model import Issue, Subscriber
-    from fieldfeed.templating import template_env
 
     issue = Issue(number=1, cutoff=NOW, created=NOW, posts=posts)
     t = time.perf_counter()
@@ -284,7 +284,7 @@ def bench_render(settings, posts, n: int, runs: int) -> dict[str, float]:  # typ
 def bench_send(
     kind: str, concurrency: int, n: int, runs: int, posts, work: Path
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from fieldfeed.digest import publish_digest
+    from fieldfeed.mail import publish_digest
 
     rates, walls = [], []
     with Sink(kind) as sink:
@@ -324,11 +324,11 @@ def make_site_config(site: Path, port: int, concurrency: int):  # type: ignore[n
 def bench_bare_transport(kind: str, n: int, posts, work: Path) -> float:  # type: ignore[no-untyped-def]
     """One SMTPTransport, prebuilt messages, no ledger: the wire + server ceiling."""
     from fieldfeed.config import DeliverySettings
-    from fieldfeed.digest_render import render_issue
-    from fieldfeed.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import render_issue
+    from fieldfeed.mail.templating import template_env
+    from fieldfeed.mail.transports import SMTPTransport
     from fieldfeed.model import Issue, Subscriber
-    from fieldfeed.templating import template_env
-    from fieldfeed.transports import SMTPTransport
 
     with Sink(kind) as sink:
         settings = make_site(work / f"bare-{kind}", sink.port, 0, 1)
@@ -354,20 +354,22 @@ def bench_bare_transport(kind: str, n: int, posts, work: Path) -> float:  # type
 
 def memory_child(n: int, work: Path) -> None:
     """Freeze an issue for n subscribers, then stream and build every message (no network)."""
-    from fieldfeed import digest, tokens
+    from fieldfeed.mail import freeze_next_issue, rendered_from_dict, tokens
+    from fieldfeed.mail.freezing import message_template
+    from fieldfeed.mail.run import pending_jobs
     from fieldfeed.store import issues as store_issues
     from fieldfeed.store import open_store
 
     settings = make_site(work / f"mem-{n}", 1, n, 1)
     engine = open_store(settings.database_url)
     posts = make_posts()
-    number, _ = digest.freeze_next_issue(settings, engine, posts, NOW)
+    number, _ = freeze_next_issue(settings, engine, posts, NOW)
     assert number == 1
     rss_after_freeze = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with engine.connect() as conn:
         issue, variants = store_issues.load_issue(conn, number)
     templates = {
-        k: digest._template(settings, digest.rendered_from_dict(v.rendered), issue)
+        k: message_template(settings, rendered_from_dict(v.rendered), issue)
         for k, v in variants.items()
     }
     secret = ENV["FIELDFEED_SECRET"].encode()
@@ -375,7 +377,7 @@ def memory_child(n: int, work: Path) -> None:
     tracemalloc.start()
     t = time.perf_counter()
     built = 0
-    for job in digest._jobs(engine, number, lambda: NOW, in_flight):
+    for job in pending_jobs(engine, number, lambda: NOW, in_flight):
         url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, job.subscriber.id)
         templates[job.delivery.variant].build(job.subscriber, url)  # type: ignore[index]
         built += 1

@@ -442,8 +442,8 @@ dir = "public"
 max_items = 50
 """
 
-# Same Markdown extensions and settings as fieldfeed/render.py, plus `meta` (Pelican reads its
-# metadata with it), so both tools do the same Markdown work.
+# Same Markdown extensions and settings as fieldfeed/site/markdown.py, plus `meta` (Pelican
+# reads its metadata with it), so both tools do the same Markdown work.
 PELICAN_MARKDOWN = """\
 MARKDOWN = {
     "extension_configs": {

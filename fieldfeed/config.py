@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fieldfeed.configcheck import build_record, find_line
 from fieldfeed.errors import ConfigError, Problem, display_path
 from fieldfeed.limits import MAX_NESTING, toml_nesting
 
@@ -196,6 +197,8 @@ _SECTIONS: dict[str, type] = {
 }
 # TOML key -> dataclass field, where Python names differ.
 _RENAMES = {("digest", "from"): "sender", ("digest", "grace"): "grace_hours"}
+# Nested tables: (section, key) -> their record.
+_TABLES: dict[tuple[str, str], type] = {("delivery", "dkim"): DkimSettings}
 
 
 def load_settings(root: Path, *, check_schedule: bool = True) -> Settings:
@@ -239,7 +242,7 @@ def parse_settings(
     problems: list[Problem] = []
 
     def where(section: str, key: str | None = None) -> int:
-        return _find_line(text, section, key)
+        return find_line(text, section, key)
 
     for name in data:
         if name not in _SECTIONS:
@@ -267,7 +270,9 @@ def parse_settings(
     built: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         raw = site_raw if name == "site" else section(name)
-        built[name] = _build(cls, name, raw, shown, where, problems)
+        built[name] = build_record(
+            cls, name, raw, shown, where, problems, renames=_RENAMES, tables=_TABLES
+        )
 
     site: SiteSettings = built["site"]
     if not site.url.startswith(("http://", "https://")):
@@ -407,7 +412,7 @@ def _digest_problems(
         found.append(Problem(shown, where("digest", key), f"[digest] {message}"))
 
     if check_schedule:
-        from fieldfeed.schedule import trigger  # APScheduler parses the cron expression
+        from fieldfeed.cron import trigger  # APScheduler parses the cron expression
 
         try:
             trigger(digest.schedule)
@@ -432,86 +437,7 @@ def _digest_problems(
     return found
 
 
-def _build(
-    cls: type, section: str, raw: dict[str, Any], shown: str, where: Any, problems: list[Problem]
-) -> Any:
-    """Make a settings record from a TOML table, type-checking each value against its default."""
-    fields: dict[str, Any] = getattr(cls, "__dataclass_fields__")  # noqa: B009 (mypy: type)
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        name = _RENAMES.get((section, key), key)
-        if section == "delivery" and key == "dkim":
-            if not isinstance(value, dict):
-                problems.append(
-                    Problem(shown, where("delivery", "dkim"), "[delivery] dkim must be a table")
-                )
-                continue
-            kwargs["dkim"] = _build(DkimSettings, "delivery.dkim", value, shown, where, problems)
-            continue
-        if name not in fields or name == "password":
-            hint = (
-                " (secrets come from the environment: set password_env)"
-                if key == "password"
-                else ""
-            )
-            problems.append(
-                Problem(shown, where(section, key), f"[{section}] unknown key {key!r}{hint}")
-            )
-            continue
-        expected = _expected_type(cls, name)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected is not None and not (
-            isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-        ):
-            problems.append(
-                Problem(
-                    shown,
-                    where(section, key),
-                    f"[{section}] {key} must be "
-                    f"{_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}",
-                )
-            )
-            continue
-        kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required field is missing
-        problems.append(Problem(shown, where(section), f"[{section}] {exc}"))
-        # Placeholders for the missing fields: the problem is reported, the record is discarded.
-        missing = {k: "" for k in fields if fields[k].default is fields[k].default_factory}
-        return cls(**{**missing, **kwargs})
-
-
-_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
-
-
-def _expected_type(cls: type, name: str) -> type | None:
-    hint = cls.__annotations__.get(name, "")
-    text = hint if isinstance(hint, str) else getattr(hint, "__name__", "")
-    return {"str": str, "int": int, "float": float, "bool": bool}.get(text)
-
-
 def _replace(obj: Any, **changes: Any) -> Any:
     from dataclasses import replace
 
     return replace(obj, **changes)
-
-
-def _find_line(text: str, section: str, key: str | None = None) -> int:
-    """Best-effort 1-based line of ``[section]`` (or of ``key`` inside it) for messages."""
-    in_section = False
-    section_line = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            name = stripped.strip("[]").strip()
-            in_section = name == section
-            if in_section:
-                section_line = number
-                if key is None:
-                    return number
-            continue
-        if in_section and key and re.match(rf"^{re.escape(key)}\s*=", stripped):
-            return number
-    return section_line

@@ -8,31 +8,39 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
-from fieldfeed.content import SiteContent, load_content
-from fieldfeed.contentdir import read_content_file
 from fieldfeed.errors import ContentError, Problem, StateError
-from fieldfeed.feeds import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
-from fieldfeed.lock import build_lock
-from fieldfeed.model import ProgressCallback
-from fieldfeed.outputs import (
+from fieldfeed.feeds.build import FeedFile, FeedSpec, build_feeds, feeds_fingerprint, plan_feeds
+from fieldfeed.feeds.outputs import (
     WriteReport,
     published_files,
     remove_leftover_temps,
     write_file_atomic,
     write_outputs,
 )
+from fieldfeed.lock import build_lock
+from fieldfeed.model import ProgressCallback
+from fieldfeed.site.content import SiteContent, load_content
+from fieldfeed.site.files import read_content_file
 
 if TYPE_CHECKING:
-    from fieldfeed.digest import DigestReport
+    from fieldfeed.mail import DigestReport
+
+log = logging.getLogger(__name__)
+
+#: Under the state folder: when the feeds were last built (by ``run``), for /health.
+LAST_BUILD_FILE = "last-build.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +192,7 @@ def publish(
     report = build(settings, now, dry_run=dry_run, verify=verify)
     if skip_digest:
         return PublishReport(report, None)
-    from fieldfeed.digest import publish_digest
+    from fieldfeed.mail import publish_digest
 
     digest = publish_digest(
         settings, now, report.content, force=force_digest, dry_run=dry_run, progress=progress
@@ -203,13 +211,13 @@ def _digest_templates(
     """
 
     def verify(content: SiteContent) -> None:
-        from fieldfeed.digest_render import trial_render  # jinja2/premailer: digest runs only
-        from fieldfeed.templating import ensure_templates, template_env
+        from fieldfeed.mail.render import trial_render  # jinja2/premailer: digest runs only
+        from fieldfeed.mail.templating import ensure_templates, template_env
 
         ensure_templates(settings)
         trial_render(settings, template_env(settings), content.posts, now)
         if sending:
-            from fieldfeed.digest import check_sending_setup
+            from fieldfeed.mail import check_sending_setup
 
             check_sending_setup(settings)
 
@@ -223,7 +231,7 @@ def read_assets(
 
     They keep their path inside the content folder, which is what relative links in posts were
     resolved to. A file that would overwrite a feed is not published. Read through
-    :func:`~fieldfeed.contentdir.read_content_file`, so nothing from outside the content
+    :func:`~fieldfeed.site.files.read_content_file`, so nothing from outside the content
     folder is ever published; a file that cannot be read is a ContentError naming it.
     """
     taken = {f.path for f in feeds}
@@ -264,3 +272,35 @@ def _write_text(path: Path, text: str) -> None:
 def _manifest(settings: Settings) -> Path:
     """Where write_outputs remembers which files it wrote, to prune stale tag feeds."""
     return settings.state_dir / "outputs.json"
+
+
+# --- the last build, for /health --------------------------------------------------------------
+
+
+def record_build(settings: Settings, when: datetime) -> None:
+    """Remember ``when`` as the last successful build (atomically; never raises for IO)."""
+    path = settings.state_dir / LAST_BUILD_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".last-build-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"time": when.isoformat()}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        log.warning("could not record the build time in %s", path)
+
+
+def last_build(settings: Settings) -> datetime | None:
+    """When the feeds were last built: ``run``'s record, else the output manifest's mtime."""
+    path = settings.state_dir / LAST_BUILD_FILE
+    try:
+        value = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["time"])
+        if value.tzinfo is not None:
+            return value
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    manifest = settings.state_dir / "outputs.json"
+    try:
+        return datetime.fromtimestamp(manifest.stat().st_mtime, UTC)
+    except OSError:
+        return None

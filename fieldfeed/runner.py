@@ -23,12 +23,10 @@ parallel.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import signal
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,15 +39,14 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from fieldfeed import schedule
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, LockedError
 from fieldfeed.lock import site_lock
+from fieldfeed.mail import schedule
+from fieldfeed.pipeline import record_build
 
 log = logging.getLogger(__name__)
 
-#: Under the state folder: when the feeds were last built (by ``run``), for /health.
-LAST_BUILD_FILE = "last-build.json"
 #: Under the state folder: the folder of the lock that keeps to one ``run`` per site. (The
 #: send lock, ``.fieldfeed/run.lock``, is taken per digest send and shared with ``publish``.)
 RUNNER_LOCK_DIR = "runner"
@@ -173,7 +170,7 @@ class RunnerJobs(Protocol):
 
 
 class SiteJobs:
-    """The real jobs: :mod:`fieldfeed.pipeline` and :mod:`fieldfeed.digest`."""
+    """The real jobs: :mod:`fieldfeed.pipeline` and :mod:`fieldfeed.mail`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -210,7 +207,7 @@ class SiteJobs:
 
 
 class SiteCronTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler 3 ships no types
-    """An APScheduler 3 trigger whose times come from :func:`fieldfeed.schedule.next_run`.
+    """An APScheduler 3 trigger whose times come from :func:`fieldfeed.mail.schedule.next_run`.
 
     ``schedule.next_run`` gets crontab semantics and DST right in the site's zone (it works
     around APScheduler 3.11 skipping months across DST changes), so the scheduler fires at
@@ -407,7 +404,7 @@ class Runner:
             stop.set()
             log.info("%s received: stopping", signal.Signals(signum).name)
             if self.busy == "digest" and first:
-                # fieldfeed.sending.send_all turns this into "finish the in-flight messages,
+                # fieldfeed.mail.sending.send_all turns this into "finish the in-flight messages,
                 # record them, stop"; the digest API has no stop hook to call instead.
                 raise KeyboardInterrupt
 
@@ -417,35 +414,3 @@ class Runner:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-
-# --- the last build, for /health ---------------------------------------------------------------
-
-
-def record_build(settings: Settings, when: datetime) -> None:
-    """Remember ``when`` as the last successful build (atomically; never raises for IO)."""
-    path = settings.state_dir / LAST_BUILD_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".last-build-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"time": when.isoformat()}, fh)
-        os.replace(tmp, path)
-    except OSError:
-        log.warning("could not record the build time in %s", path)
-
-
-def last_build(settings: Settings) -> datetime | None:
-    """When the feeds were last built: ``run``'s record, else the output manifest's mtime."""
-    path = settings.state_dir / LAST_BUILD_FILE
-    try:
-        value = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["time"])
-        if value.tzinfo is not None:
-            return value
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    manifest = settings.state_dir / "outputs.json"
-    try:
-        return datetime.fromtimestamp(manifest.stat().st_mtime, UTC)
-    except OSError:
-        return None

@@ -236,7 +236,7 @@ def rfc822_epoch(value: str) -> int:
 def load_site_posts(site: Path, now: datetime) -> tuple[Settings, tuple[Post, ...]]:
     """Settings and published posts (newest first) of a test site, through the real loader."""
     from fieldfeed.config import load_settings
-    from fieldfeed.content import load_content
+    from fieldfeed.site.content import load_content
 
     settings = load_settings(site)
     return settings, load_content(settings, now, jobs=1, use_cache=False).posts

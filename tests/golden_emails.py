@@ -136,10 +136,10 @@ def golden_subscriber() -> Subscriber:
 def build_emails_golden() -> dict[str, bytes]:
     """{name: bytes} for tests/golden/emails: the issue's HTML and text for one subscriber
     (what ``digest preview`` shows) and the raw message as sent."""
-    from fieldfeed.digest_render import personalize, render_issue
-    from fieldfeed.message import MessageTemplate, default_list_id
-    from fieldfeed.templating import template_env
-    from fieldfeed.tokens import unsubscribe_link
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import personalize, render_issue
+    from fieldfeed.mail.templating import template_env
+    from fieldfeed.mail.tokens import unsubscribe_link
 
     settings = golden_settings()
     issue = golden_issue()

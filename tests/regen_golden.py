@@ -28,7 +28,7 @@ def build_feeds_golden() -> dict[str, bytes]:
     """The varied site's feed files, as ``fieldfeed build`` would write them."""
     from feedcheck import load_site_posts
 
-    from fieldfeed.feeds import build_feeds
+    from fieldfeed.feeds.build import build_feeds
 
     settings, posts = load_site_posts(VARIED_SITE, GOLDEN_NOW)
     return {f.path: f.data for f in build_feeds(settings, posts)}

@@ -10,7 +10,7 @@ from pathlib import Path
 from test_sending import ENV, NOW, make_site
 
 from fieldfeed.config import load_settings
-from fieldfeed.digest import send_digest
+from fieldfeed.mail import send_digest
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 from test_assets import NOW, make_site
 
 from fieldfeed import pipeline
-from fieldfeed.buildcache import BodyUnavailableError
 from fieldfeed.config import load_settings
-from fieldfeed.content import load_content
+from fieldfeed.site.buildcache import BodyUnavailableError
+from fieldfeed.site.content import load_content
 
 
 def make_two_post_site(root: Path) -> Path:

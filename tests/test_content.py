@@ -14,18 +14,19 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldfeed.buildcache import BodyUnavailableError, BuildCache, file_stat
 from fieldfeed.config import Settings, parse_settings
-from fieldfeed.content import (
+from fieldfeed.errors import ContentError
+from fieldfeed.model import Post, Tag
+from fieldfeed.site.buildcache import BodyUnavailableError, BuildCache, file_stat
+from fieldfeed.site.content import (
     ParsedFile,
     ParseOptions,
     SiteContent,
+    cache_fingerprint,
     check_content,
     load_content,
     parse_post,
 )
-from fieldfeed.errors import ContentError
-from fieldfeed.model import Post, Tag
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -495,7 +496,7 @@ def test_only_old_unchanged_files_skip_hashing(site: Settings) -> None:
     os.utime(aged, ns=(old, old))
     load(site)  # hashes every file, records their stat
     cache = BuildCache.load(
-        site.state_dir / "cache", ParseOptions.from_settings(site).fingerprint()
+        site.state_dir / "cache", cache_fingerprint(ParseOptions.from_settings(site))
     )
     fresh = site.content_dir / "posts/2024-01-02-post-1.md"
     assert cache.key_for_stat("content/posts/2024-01-01-post-0.md", file_stat(aged.stat()))

@@ -17,8 +17,8 @@ from test_site_secret import run_cli
 from test_web import Clock, Outbox, make_services, running_server
 from test_web import make_site as make_web_site
 
+from fieldfeed.cli.csvcells import FORMULA_START, neutralize, restore
 from fieldfeed.config import load_settings
-from fieldfeed.csvcells import FORMULA_START, neutralize, restore
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
 from fieldfeed.web.app import create_app

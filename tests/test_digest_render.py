@@ -18,16 +18,16 @@ from golden_emails import (
     make_post,
 )
 
-from fieldfeed.digest_render import (
+from fieldfeed.mail.render import (
     HTML_BUDGET,
     PLACEHOLDERS,
     format_subject,
     personalize,
     render_issue,
 )
+from fieldfeed.mail.templating import template_env
+from fieldfeed.mail.tokens import unsubscribe_link
 from fieldfeed.model import Issue
-from fieldfeed.templating import template_env
-from fieldfeed.tokens import unsubscribe_link
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "emails"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldfeed.feeds import build_feeds
+from fieldfeed.feeds.build import build_feeds
 
 sys.path.insert(0, str(Path(__file__).parent))
 import feedcheck

@@ -1,4 +1,4 @@
-"""fieldfeed.feeds: structure, ordering, ids, determinism and the golden varied-site feeds."""
+"""fieldfeed.feeds.build: structure, ordering, ids, determinism and the golden varied-site feeds."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from fieldfeed.config import parse_settings
-from fieldfeed.feeds import EMPTY_FEED_UPDATED, FeedFile, build_feeds
+from fieldfeed.feeds.build import EMPTY_FEED_UPDATED, FeedFile, build_feeds
 from fieldfeed.model import Post, Tag
 
 sys.path.insert(0, str(Path(__file__).parent))

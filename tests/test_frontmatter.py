@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.frontmatter import (
+from fieldfeed.site.frontmatter import (
     NO_FRONT_MATTER,
     FrontMatterError,
     meta_datetime,

@@ -226,7 +226,7 @@ def test_the_render_timeout_holds_off_the_main_thread(tmp_path: Path) -> None:
     from datetime import datetime
 
     from fieldfeed.config import load_settings
-    from fieldfeed.content import check_content
+    from fieldfeed.site.content import check_content
 
     site = make_site(tmp_path / "site", {"slow.md": HEAD + SLOW_BODY}, config=SLOW_CONFIG)
     settings = load_settings(site)

@@ -8,18 +8,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.issues import (
-    dump_posts,
-    load_posts,
-    plan_issue,
-    post_from_dict,
-    post_to_dict,
-    posts_for,
-)
+from fieldfeed.mail.issues import plan_issue, posts_for
 from fieldfeed.model import Issue, Post, Subscriber, Tag
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import open_store
 from fieldfeed.store.issues import Variant
+from fieldfeed.store.postjson import dump_posts, load_posts, post_from_dict, post_to_dict
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 CPython before the CVE-2024-6923 fix (3.11.7 here) decoded an encoded-word in a display name
 or a Subject while folding, so ``=?utf-8?b?<base64 of CRLF + headers>?=`` became real header
-lines. Every header fieldfeed writes now comes from fieldfeed.headers; these tests check the
+lines. Every header fieldfeed writes now comes from fieldfeed.mail.headers; these tests check the
 bytes a real SMTP server received, parsed with the default policy.
 """
 
@@ -26,21 +26,21 @@ from test_sending import ENV, NOW, make_site, send
 from test_web import confirm_link, running_server
 
 from fieldfeed import pipeline
-from fieldfeed.digest_render import render_issue
-from fieldfeed.headers import (
+from fieldfeed.mail.headers import (
     MessageError,
     angle_field,
     check_header_block,
     display_name,
-    header_text,
     mailbox,
     unstructured,
 )
-from fieldfeed.message import DIGEST_FIELDS, MessageTemplate, default_list_id
+from fieldfeed.mail.message import DIGEST_FIELDS, MessageTemplate, default_list_id
+from fieldfeed.mail.render import render_issue
+from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue
+from fieldfeed.names import header_text
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
-from fieldfeed.templating import template_env
 from fieldfeed.web.app import create_app
 from fieldfeed.web.mail import CONFIRMATION_FIELDS, build_confirmation, confirmation_bytes
 from fieldfeed.web.services import WebServices

@@ -23,7 +23,8 @@ from golden_emails import (
 )
 
 from fieldfeed.config import DkimSettings, Settings
-from fieldfeed.digest_render import (
+from fieldfeed.mail.message import MessageError, MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.render import (
     PH_RECIPIENT,
     PH_TAG_FILTER,
     PH_UNSUBSCRIBE,
@@ -32,10 +33,9 @@ from fieldfeed.digest_render import (
     render_issue,
     tag_filter_sentence,
 )
-from fieldfeed.message import MessageError, MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.templating import template_env
+from fieldfeed.mail.tokens import unsubscribe_link
 from fieldfeed.model import Issue, Subscriber
-from fieldfeed.templating import template_env
-from fieldfeed.tokens import unsubscribe_link
 
 PARSER = BytesParser(policy=email.policy.default)
 

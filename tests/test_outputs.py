@@ -1,4 +1,4 @@
-"""fieldfeed.outputs: atomic writes, untouched unchanged files, tidy removal of our leftovers."""
+"""fieldfeed.feeds.outputs: atomic writes, untouched unchanged files, tidy removal of leftovers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fieldfeed.feeds import FeedFile
-from fieldfeed.outputs import OutputError, WriteReport, write_outputs
+from fieldfeed.feeds.build import FeedFile
+from fieldfeed.feeds.outputs import OutputError, WriteReport, write_outputs
 
 
 def test_first_write_then_nothing_changes(tmp_path: Path) -> None:

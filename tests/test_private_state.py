@@ -22,9 +22,9 @@ from test_sending import NOW, make_site
 from test_site_secret import GOOD, REPO, run_cli
 
 from fieldfeed.config import load_settings
+from fieldfeed.mail.tokens import sign_unsubscribe, verify_unsubscribe
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
-from fieldfeed.tokens import sign_unsubscribe, verify_unsubscribe
 
 UNSUB = re.compile(r"https://notes\.example\.org/u/([A-Za-z0-9._-]+)")
 

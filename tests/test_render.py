@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldfeed.render import render_markdown
-from fieldfeed.text import html_to_text
+from fieldfeed.site.markdown import render_markdown
+from fieldfeed.site.text import html_to_text
 
 BASE = "https://example.org/posts/x/"
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fieldfeed.cron import cron_days
 from fieldfeed.errors import ConfigError
-from fieldfeed.schedule import cron_days, describe, is_due, next_run
+from fieldfeed.mail.schedule import describe, is_due, next_run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -16,7 +16,7 @@ from smtp_server import SMTPTestServer
 from test_sending import ENV, NOW, make_site
 
 from fieldfeed.config import load_settings
-from fieldfeed.transports import SMTPTransport
+from fieldfeed.mail.transports import SMTPTransport
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "pw-Zq8-never-print-me"

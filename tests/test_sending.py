@@ -18,10 +18,10 @@ from smtp_server import SMTPTestServer
 from fieldfeed.cli import app
 from fieldfeed.cli.common import run_app
 from fieldfeed.config import Settings, load_settings
-from fieldfeed.digest import DigestReport, publish_digest, send_digest
 from fieldfeed.errors import LockedError
 from fieldfeed.lock import site_lock
-from fieldfeed.message import message_id
+from fieldfeed.mail import DigestReport, publish_digest, send_digest
+from fieldfeed.mail.message import message_id
 from fieldfeed.store import ledger, open_store
 from fieldfeed.store import subscribers as subs
 
@@ -365,7 +365,7 @@ def test_maildir_opened_by_many_connections_at_once(tmp_path: Path) -> None:
     """Regression: with concurrency > 1 every sender thread opens the (new) Maildir at once."""
     import threading
 
-    from fieldfeed.transports import MaildirTransport
+    from fieldfeed.mail.transports import MaildirTransport
 
     target = tmp_path / "outbox"
     errors: list[BaseException] = []

@@ -18,9 +18,9 @@ from serve_helpers import serve_in_thread
 from smtp_server import SMTPTestServer
 
 from fieldfeed.config import Settings, load_settings
+from fieldfeed.mail.tokens import sign_unsubscribe
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
-from fieldfeed.tokens import sign_unsubscribe
 from fieldfeed.web.app import create_app
 from fieldfeed.web.ratelimit import RateLimiter, mailbox_key, network_key
 from fieldfeed.web.services import WebServices

@@ -16,9 +16,9 @@ from serve_helpers import ServeProcess, serve_process
 
 from fieldfeed.config import load_settings
 from fieldfeed.errors import ConfigError
+from fieldfeed.mail.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
-from fieldfeed.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.web.server import RedactTokens, redact_tokens
 
 SECRET = "test-secret-" + "x" * 40

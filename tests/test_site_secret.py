@@ -24,17 +24,17 @@ from test_sending import NOW, make_site
 from test_web import running_server
 
 from fieldfeed.config import Settings
-from fieldfeed.digest import load_site_secret
 from fieldfeed.errors import ConfigError
-from fieldfeed.statefiles import write_new_private_file
-from fieldfeed.store import ledger, open_store
-from fieldfeed.tokens import (
+from fieldfeed.mail import load_site_secret
+from fieldfeed.mail.tokens import (
     SigningKey,
     check_secret,
     load_secret,
     sign_unsubscribe,
     verify_unsubscribe,
 )
+from fieldfeed.statefiles import write_new_private_file
+from fieldfeed.store import ledger, open_store
 from fieldfeed.web.app import create_app
 from fieldfeed.web.services import WebServices
 

@@ -18,8 +18,8 @@ from test_web import SECRET, Clock, Outbox, running_server
 
 from fieldfeed import pipeline
 from fieldfeed.config import load_settings
-from fieldfeed.contentdir import OutsideContentError, read_content_file
 from fieldfeed.errors import ContentError
+from fieldfeed.site.files import OutsideContentError, read_content_file
 from fieldfeed.web.app import create_app
 from fieldfeed.web.services import WebServices
 

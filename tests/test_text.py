@@ -8,14 +8,12 @@ import lxml.etree
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldfeed.text import (
+from fieldfeed.names import same_tag, slugify, tag_slug
+from fieldfeed.site.text import (
     html_to_text,
     read_minutes,
-    same_tag,
-    slugify,
     strip_control_chars,
     summarize,
-    tag_slug,
     word_count,
 )
 

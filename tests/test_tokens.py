@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fieldfeed.errors import ConfigError
-from fieldfeed.tokens import (
+from fieldfeed.mail.tokens import (
     load_secret,
     sign_confirmation,
     sign_unsubscribe,

@@ -6,7 +6,7 @@ import pytest
 from smtp_server import SMTPTestServer
 
 from fieldfeed.config import DeliverySettings
-from fieldfeed.transports import PermanentFailure, SMTPTransport
+from fieldfeed.mail.transports import PermanentFailure, SMTPTransport
 
 
 def transport(server: SMTPTestServer) -> SMTPTransport:

@@ -24,12 +24,12 @@ from test_sending import make_site as make_sending_site
 
 from fieldfeed import pipeline
 from fieldfeed.config import Settings, load_settings
-from fieldfeed.digest import publish_digest
+from fieldfeed.mail import publish_digest
+from fieldfeed.mail.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.model import Issue, Post, Tag
 from fieldfeed.store import issues as stored_issues
 from fieldfeed.store import open_store, schema
 from fieldfeed.store import subscribers as subs
-from fieldfeed.tokens import sign_confirmation, sign_unsubscribe
 from fieldfeed.web.app import create_app
 from fieldfeed.web.services import WebServices
 

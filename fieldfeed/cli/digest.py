@@ -53,11 +53,11 @@ def preview(
     work, so the files hold no subscriber's data. An interrupted issue is previewed as it was
     frozen. Nothing is frozen or recorded. Use `digest send --to` for a copy with real links.
     """
-    from fieldfeed import digest as digest_run  # lazy: keeps `fieldfeed build` start-up light
+    from fieldfeed import mail  # lazy: keeps `fieldfeed build` start-up light
 
     console = Console(verbose, quiet)
     settings = settings_for(site)
-    result = digest_run.write_preview(settings, now_utc(), None, out or settings.root / "preview")
+    result = mail.write_preview(settings, now_utc(), None, out or settings.root / "preview")
     if isinstance(result, str):
         console.info(f"no digest to preview: {result}")
         return
@@ -96,14 +96,14 @@ def send(
     names the few recipients whose message was in flight (they may get a second copy with the
     same Message-ID). Exit codes: 0 done or nothing to send; 1 error; 3 some recipients failed.
     """
-    from fieldfeed import digest as digest_run  # lazy: keeps `fieldfeed build` start-up light
+    from fieldfeed import mail  # lazy: keeps `fieldfeed build` start-up light
 
     console = Console(verbose, quiet)
     settings = settings_for(site)
     if to is not None:
-        console.info(digest_run.send_test(settings, now_utc(), None, to))
+        console.info(mail.send_test(settings, now_utc(), None, to))
         return
-    report = digest_run.send_digest(
+    report = mail.send_digest(
         settings, now_utc(), progress=terminal_progress(quiet), lock_wait=wait
     )
     for line in report.summary_lines():

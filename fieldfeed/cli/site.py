@@ -18,9 +18,9 @@ from fieldfeed.cli.common import (
     now_utc,
     settings_for,
 )
+from fieldfeed.cli.scaffold import create_site
 from fieldfeed.errors import UsageError
 from fieldfeed.model import ProgressCallback
-from fieldfeed.scaffold import create_site
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ from fieldfeed.cli.common import (
     now_utc,
     settings_for,
 )
-from fieldfeed.csvcells import restore, write_safe_row
+from fieldfeed.cli.csvcells import restore, write_safe_row
 from fieldfeed.errors import FieldfeedError, UsageError
 from fieldfeed.model import Subscriber
 

@@ -3,7 +3,7 @@
 SQLite by default (a file under the site's ``.fieldfeed/``), any SQLAlchemy URL later
 (PostgreSQL). Modules: ``engine`` (connect + pragmas + migrate), ``schema`` (tables and the
 numbered migrations), ``subscribers``, ``issues`` and ``ledger`` (plain functions over an
-Engine). Nothing here knows about SMTP or rendering.
+Engine), ``postjson`` (posts frozen to JSON). Nothing here knows about SMTP or rendering.
 """
 
 from fieldfeed.store.engine import open_store

@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fieldfeed.issues import dump_posts, load_posts
 from fieldfeed.model import Issue
+from fieldfeed.store.postjson import dump_posts, load_posts
 from fieldfeed.store.schema import issue_renders, issues
 
 
@@ -32,7 +32,7 @@ class Variant:
 
     number: int
     post_ids: tuple[str, ...]
-    #: The renderer's fields as JSON-able values (see digest.rendered_to_dict).
+    #: The renderer's fields as JSON-able values (see mail.freezing.rendered_to_dict).
     rendered: dict[str, Any]
 
 

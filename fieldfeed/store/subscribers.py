@@ -12,10 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.errors import FieldfeedError
-from fieldfeed.headers import header_text
 from fieldfeed.model import Subscriber
+from fieldfeed.names import header_text, tag_slug
 from fieldfeed.store.schema import subscribers as t
-from fieldfeed.text import tag_slug
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 _CR_LF_NUL = re.compile("[\r\n\x00]")
@@ -65,7 +64,7 @@ def _keys(address: str) -> tuple[str, ...]:
 def clean_name(name: str) -> str:
     """The display name as stored: normalised like every header value (other control
     characters and line separators such as U+2028 become a space, see
-    :func:`fieldfeed.headers.header_text`), so the name shown is the name kept.
+    :func:`fieldfeed.names.header_text`), so the name shown is the name kept.
 
     CR, LF and NUL are refused: typed into a name field they are an injection attempt.
     """
@@ -133,6 +132,15 @@ def active_page(conn: Connection, *, after_id: int, limit: int) -> list[Subscrib
         sa.select(t).where(t.c.status == "active", t.c.id > after_id).order_by(t.c.id).limit(limit)
     )
     return [_to_model(r) for r in conn.execute(query)]
+
+
+def by_ids(conn: Connection, ids: Sequence[int]) -> list[Subscriber]:
+    """The subscribers with these ids (any status; an unknown id is left out), 500 a query."""
+    found: list[Subscriber] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.extend(_to_model(r) for r in conn.execute(sa.select(t).where(t.c.id.in_(chunk))))
+    return found
 
 
 def active(conn: Connection) -> list[Subscriber]:

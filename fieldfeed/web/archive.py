@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fieldfeed.config import Settings
-from fieldfeed.digest_render import (
+from fieldfeed.mail.render import (
     PH_EMAIL,
     PH_NAME,
     PH_RECIPIENT,
@@ -30,11 +30,11 @@ from fieldfeed.digest_render import (
     PH_UNSUBSCRIBE,
     render_issue,
 )
-from fieldfeed.issues import load_posts
+from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue
 from fieldfeed.store import issues as stored_issues
+from fieldfeed.store.postjson import load_posts
 from fieldfeed.store.schema import issues as issues_table
-from fieldfeed.templating import template_env
 from fieldfeed.web.deps import pages_of, services_of
 from fieldfeed.web.pages import PAGE_HEADERS
 

@@ -9,7 +9,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from fieldfeed.runner import last_build
 from fieldfeed.web.dbcheck import DatabaseVerdict
 from fieldfeed.web.services import WebServices
 from fieldfeed.web.static import newest_mtime
@@ -25,6 +24,9 @@ def check_health(services: WebServices, verdict: DatabaseVerdict) -> dict[str, o
     """The health report (blocking: touches the database and the output folder)."""
     # A real read of every table (dbcheck); why it failed goes to the log, not out.
     database = verdict.problem(services, time.monotonic()) is None
+    # Imported here: the pipeline loads the Markdown and feed libraries, which serve never needs.
+    from fieldfeed.pipeline import last_build
+
     built = last_build(services.settings)
     # No usable key means /subscribe, /confirm and /u/ answer 503: one-click unsubscribe in
     # every mailed digest is broken, which an uptime check must see.

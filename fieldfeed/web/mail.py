@@ -2,7 +2,7 @@
 
 Rendered from the ``confirm.txt`` and ``confirm.html`` templates (a site may override them by
 name); if a site's template is broken the mail falls back to a plain built-in text rather
-than leaving the person without a link. Every header line comes from :mod:`fieldfeed.headers`
+than leaving the person without a link. Every header line comes from :mod:`fieldfeed.mail.headers`
 (the name from the public form is normalised and encoded there, never folded by the email
 package), and the serialised header block is checked again before it reaches the transport.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,19 +25,21 @@ from urllib.parse import urlsplit
 import jinja2
 
 from fieldfeed.config import Settings
-from fieldfeed.digest_render import inline_css
 from fieldfeed.errors import DeliveryError, FieldfeedError
-from fieldfeed.headers import check_header_block, field_line, mailbox, unstructured
-from fieldfeed.message import sender_mailbox
+from fieldfeed.mail.headers import check_header_block, field_line, mailbox, unstructured
+from fieldfeed.mail.message import sender_mailbox
+from fieldfeed.mail.render import inline_css
+from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Subscriber
-from fieldfeed.templating import template_env
-from fieldfeed.web.services import MailSender, WebServices
 
 log = logging.getLogger(__name__)
 
+#: Sends one message to one address (the confirmation mail). Raises on failure.
+MailSender = Callable[[EmailMessage, str], None]
+
 _POLICY = SMTP.clone(max_line_length=76)
 # Serialise header lines exactly as parsed: never let the email package refold (and so
-# decode and re-encode) what fieldfeed.headers wrote.
+# decode and re-encode) what fieldfeed.mail.headers wrote.
 _VERBATIM = _POLICY.clone(refold_source="none")
 
 #: The header fields of a confirmation mail, in order (checked on the serialised bytes).
@@ -78,20 +81,6 @@ def confirm_url(settings: Settings, token: str) -> str | None:
     """The confirmation link for ``token``, or None when serve's public URL is not configured."""
     base = public_base(settings)
     return None if base is None else base + "confirm/" + token
-
-
-def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:
-    """Build and send the confirmation mail. Logs failures (the page has been answered)."""
-    try:
-        message = build_confirmation(
-            services.settings, subscriber, link, services.confirm_max_age // 3600, services.clock()
-        )
-        services.mailer()(message, subscriber.email)
-    except Exception:
-        # Logged by subscriber id, never by address: logs outlive unsubscribes.
-        log.exception("could not send the confirmation mail to subscriber %d", subscriber.id)
-        return
-    log.info("confirmation mail sent to subscriber %d", subscriber.id)
 
 
 def sender_address(settings: Settings) -> Address:
@@ -154,7 +143,7 @@ def build_confirmation(
 def confirmation_bytes(message: EmailMessage) -> bytes:
     """The wire form of a :func:`build_confirmation` message, its header block checked.
 
-    Serialised verbatim (no refolding), so the lines fieldfeed.headers produced are the
+    Serialised verbatim (no refolding), so the lines fieldfeed.mail.headers produced are the
     lines sent; MessageError if the block is not exactly :data:`CONFIRMATION_FIELDS`.
     """
     raw = message.as_bytes(policy=_VERBATIM)
@@ -186,7 +175,7 @@ def _fallback_text(settings: Settings, link: str, max_age_hours: int) -> str:
 def transport_sender(settings: Settings) -> MailSender:
     """A sender over ``[delivery]``'s transport: one connection per message (confirmations
     are few), closed afterwards. The SMTP password comes from the variable ``password_env``."""
-    from fieldfeed.transports import MaildirTransport, SMTPTransport
+    from fieldfeed.mail.transports import MaildirTransport, SMTPTransport
 
     delivery = settings.delivery
     envelope = sender_address(settings).addr_spec

@@ -1,7 +1,7 @@
 """HTML pages: the ``templates/web/*.html`` templates, rendered autoescaped.
 
 A site overrides any page by giving its own ``templates/web/<name>.html`` (the same lookup
-the digest templates use, through :func:`fieldfeed.templating.template_env`).
+the digest templates use, through :func:`fieldfeed.mail.templating.template_env`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import HTMLResponse
 
 from fieldfeed.config import Settings
-from fieldfeed.templating import template_env
+from fieldfeed.mail.templating import template_env
 
 #: Pages show nothing from elsewhere: no scripts, no frames, forms post only to us, and no
 #: Referer leaves the page (the URL of /u/ and /confirm/ pages carries a token).

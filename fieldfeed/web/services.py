@@ -12,19 +12,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, StateError
-from fieldfeed.tokens import check_secret
+from fieldfeed.mail.tokens import check_secret
+from fieldfeed.web.mail import MailSender, transport_sender
 from fieldfeed.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-
-#: Sends one message to one address (the confirmation mail). Raises on failure.
-MailSender = Callable[[EmailMessage, str], None]
 
 
 def _utc_now() -> datetime:
@@ -57,7 +54,7 @@ class WebServices:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> WebServices:
         """Services for a real server: the same signing key the digest sender uses."""
-        from fieldfeed.digest import load_site_secret
+        from fieldfeed.mail import load_site_secret
 
         secret: bytes | None
         try:
@@ -85,8 +82,6 @@ class WebServices:
     def mailer(self) -> MailSender:
         """The function that sends confirmation mail through ``[delivery]``'s transport."""
         if self.send_mail is None:
-            from fieldfeed.web.mail import transport_sender
-
             self.send_mail = transport_sender(self.settings)
         return self.send_mail
 

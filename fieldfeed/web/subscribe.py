@@ -25,10 +25,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fieldfeed.mail.tokens import sign_confirmation, verify_confirmation
 from fieldfeed.model import Subscriber
 from fieldfeed.store import subscribers
 from fieldfeed.store.subscribers import InvalidSubscriber
-from fieldfeed.tokens import sign_confirmation, verify_confirmation
 from fieldfeed.web.deps import (
     client_key,
     limiter_of,
@@ -38,9 +38,10 @@ from fieldfeed.web.deps import (
     secret_of,
     services_of,
 )
-from fieldfeed.web.mail import confirm_url, public_base, send_confirmation
+from fieldfeed.web.mail import build_confirmation, confirm_url, public_base
 from fieldfeed.web.origin import foreign_origin
 from fieldfeed.web.ratelimit import mailbox_key
+from fieldfeed.web.services import WebServices
 
 log = logging.getLogger(__name__)
 
@@ -231,3 +232,17 @@ def activate(engine: Engine, email: str, now: datetime) -> bool:
             return True
     except InvalidSubscriber:
         return False
+
+
+def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:
+    """Build and send the confirmation mail. Logs failures (the page has been answered)."""
+    try:
+        message = build_confirmation(
+            services.settings, subscriber, link, services.confirm_max_age // 3600, services.clock()
+        )
+        services.mailer()(message, subscriber.email)
+    except Exception:
+        # Logged by subscriber id, never by address: logs outlive unsubscribes.
+        log.exception("could not send the confirmation mail to subscriber %d", subscriber.id)
+        return
+    log.info("confirmation mail sent to subscriber %d", subscriber.id)

@@ -13,8 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fieldfeed.mail.tokens import verify_unsubscribe
 from fieldfeed.store import subscribers
-from fieldfeed.tokens import verify_unsubscribe
 from fieldfeed.web.deps import pages_of, read_form, secret_of, services_of
 
 _BAD_LINK = "This unsubscribe link is not valid. Use the link from the most recent digest."

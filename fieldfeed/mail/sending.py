@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.mail.transports import PermanentFailure, TemporaryFailure, Transport
 from fieldfeed.model import Subscriber
 from fieldfeed.store.ledger import Delivery, Finish, Ledger
-from fieldfeed.transports import PermanentFailure, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
 

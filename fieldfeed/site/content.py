@@ -1,9 +1,9 @@
 """Content loading: every post file under ``content/`` to validated, rendered Post records.
 
 ``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps live in
-:mod:`fieldfeed.posts`: ``parse_post`` per file and ``assemble`` for the whole site (collisions,
-tag names, order). They are re-exported here. Every problem in every file is collected before
-anything fails.
+:mod:`fieldfeed.site.posts`: ``parse_post`` per file and ``assemble`` for the whole site
+(collisions, tag names, order). They are re-exported here. Every problem in every file is
+collected before anything fails.
 
 Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
 cache's body store instead of its HTML, and ``Post.html`` reads the body on access (see
@@ -21,24 +21,27 @@ import dataclasses
 import functools
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from multiprocessing.context import BaseContext
 
-from fieldfeed.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.config import Settings
-from fieldfeed.contentdir import find_site_files, read_content_file
-from fieldfeed.deadline import DeadlineExceeded, can_bound_here, deadline
 from fieldfeed.errors import ContentError, Problem, display_path
-from fieldfeed.posts import (
+from fieldfeed.site import buildcache
+from fieldfeed.site.buildcache import BuildCache, FileStat, cache_key, file_stat
+from fieldfeed.site.deadline import DeadlineExceeded, can_bound_here, deadline
+from fieldfeed.site.files import find_site_files, read_content_file
+from fieldfeed.site.posts import (
     ParsedFile,
     ParseOptions,
     SiteContent,
-    _failed,
     assemble,
+    failed_file,
     parse_post,
+    source_digest,
 )
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "ParsedFile",
     "SiteContent",
     "assemble",
+    "cache_fingerprint",
     "check_content",
     "load_content",
     "parse_post",
@@ -53,6 +57,18 @@ __all__ = [
 
 #: Cold builds with more cache misses than this render in a process pool.
 POOL_THRESHOLD = 50
+
+
+def cache_fingerprint(options: ParseOptions) -> bytes:
+    """What the build cache is keyed by: ``options.fingerprint()`` (the settings, the renderer
+    and the code that builds Post records) plus the source of this module and of the cache,
+    which shape what is cached too (they swap rendered bodies for references into the store)."""
+    return options.fingerprint() + _loader_digest().encode("ascii")
+
+
+@functools.cache
+def _loader_digest() -> str:
+    return source_digest((buildcache, sys.modules[__name__]))
 
 
 def check_content(
@@ -68,7 +84,7 @@ def check_content(
     root = os.path.realpath(settings.content_dir)
     assets = tuple(sorted(display_path(a, settings.root) for a in found.assets))
     options = ParseOptions.from_settings(settings, assets)
-    fingerprint = options.fingerprint()
+    fingerprint = cache_fingerprint(options)
     cache = BuildCache.load(settings.state_dir / "cache", fingerprint) if use_cache else None
     results: list[ParsedFile | None] = []
     # Misses keep only their path: the source bytes are read again where they are rendered,
@@ -169,7 +185,7 @@ def _parse_many(
     job = functools.partial(
         _read_and_parse,
         options=options,
-        fingerprint=options.fingerprint(),
+        fingerprint=cache_fingerprint(options),
         root=root,
         time_limit=time_limit,
     )
@@ -197,7 +213,7 @@ def _read_and_parse(
     try:
         raw = read_content_file(path, root)
     except OSError as exc:
-        return None, _failed(source, 0, f"cannot read: {exc.strerror or exc}")
+        return None, failed_file(source, 0, f"cannot read: {exc.strerror or exc}")
     try:
         with deadline(time_limit):
             parsed = parse_post(source, raw, options)
@@ -206,10 +222,10 @@ def _read_and_parse(
             f"took more than {time_limit} s to render, and was stopped "
             "([content] render_timeout); look for a very long paragraph or table"
         )
-        return None, _failed(source, 0, message)
+        return None, failed_file(source, 0, message)
     except Exception as exc:  # a bug: still name the file, even from a pool worker
         message = f"cannot be processed ({type(exc).__name__}: {exc}); please report this bug"
-        return None, _failed(source, 0, message)
+        return None, failed_file(source, 0, message)
     return cache_key(fingerprint, source, raw), parsed
 
 
@@ -222,6 +238,6 @@ def _pool_context() -> BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["fieldfeed.content"])
+        context.set_forkserver_preload(["fieldfeed.site.content"])
         return context
     return multiprocessing.get_context("spawn")

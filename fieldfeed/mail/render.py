@@ -2,7 +2,7 @@
 
 Pure: takes settings, a template environment, the issue and its posts, returns strings. The
 expensive work (jinja2, premailer) happens once per issue and per distinct post subset (for
-tag-filtered subscribers); :mod:`fieldfeed.message` then substitutes each recipient's values
+tag-filtered subscribers); :mod:`fieldfeed.mail.message` then substitutes each recipient's values
 into the placeholders, escaped. Templates never see a real recipient: the variables
 ``recipient``, ``name``, ``email``, ``unsubscribe_url`` and ``tag_filter`` hold placeholders.
 """
@@ -21,8 +21,8 @@ import jinja2
 from premailer import Premailer
 
 from fieldfeed.config import Settings
+from fieldfeed.mail.templating import render_error
 from fieldfeed.model import Issue, Post, Subscriber
-from fieldfeed.templating import render_error
 
 #: Inlined HTML above this many bytes (UTF-8) collapses later posts to title links. Gmail clips
 #: at about 102 KB; the gap leaves room for the per-recipient values substituted afterwards.
@@ -154,7 +154,7 @@ def format_subject(settings: Settings, issue: Issue, posts: Sequence[Post]) -> s
     """The subject from ``[digest] subject``: fields {site}, {number}, {first_title}, {count}.
 
     Raises ValueError naming the bad field for an unknown one. Line breaks are not removed
-    here; :mod:`fieldfeed.message` rejects them.
+    here; :mod:`fieldfeed.mail.message` rejects them.
     """
     fields: Mapping[str, Any] = {
         "site": settings.site.title,
@@ -203,7 +203,7 @@ def personalize(
 ) -> tuple[str, str]:
     """(html, text) of ``rendered`` for one subscriber, e.g. for previews and golden files.
 
-    The slow, obvious version of what :class:`fieldfeed.message.MessageTemplate` does on
+    The slow, obvious version of what :class:`fieldfeed.mail.message.MessageTemplate` does on
     encoded bytes: values are HTML-escaped for the HTML and inserted as-is into the text.
     """
     values = recipient_values(subscriber, unsubscribe_url, tag_filter)

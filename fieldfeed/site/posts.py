@@ -1,7 +1,7 @@
 """Posts from their source: one file to a validated, rendered Post, the whole site to SiteContent.
 
 Pure: nothing here walks folders, reads files or touches the build cache; that is
-:mod:`fieldfeed.content`, which calls :func:`parse_post` for each file (in a process pool when
+:mod:`fieldfeed.site.content`, which calls :func:`parse_post` for each file (in a process pool when
 there are many) and :func:`assemble` once for the site. Each problem is a value in the result,
 so every file can be checked before anything fails.
 """
@@ -15,9 +15,11 @@ import posixpath
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote, unquote, urljoin
 from zoneinfo import ZoneInfo
@@ -25,16 +27,9 @@ from zoneinfo import ZoneInfo
 import markdown
 import yaml
 
+from fieldfeed import limits, model, names
 from fieldfeed.config import Settings
 from fieldfeed.errors import Problem, display_path
-from fieldfeed.frontmatter import (
-    FrontMatterError,
-    Report,
-    describe,
-    meta_datetime,
-    meta_string,
-    parse_front_matter,
-)
 from fieldfeed.limits import (
     MAX_BODY_BYTES,
     MAX_NESTING,
@@ -43,15 +38,23 @@ from fieldfeed.limits import (
     markdown_problem,
 )
 from fieldfeed.model import Post, Tag
-from fieldfeed.render import RENDERER_VERSION, AssetResolver, render_markdown
-from fieldfeed.text import (
+from fieldfeed.names import same_tag, slugify, tag_slug
+from fieldfeed.site import frontmatter, text
+from fieldfeed.site import markdown as markdown_module
+from fieldfeed.site.frontmatter import (
+    FrontMatterError,
+    Report,
+    describe,
+    meta_datetime,
+    meta_string,
+    parse_front_matter,
+)
+from fieldfeed.site.markdown import RENDERER_VERSION, AssetResolver, render_markdown
+from fieldfeed.site.text import (
     html_to_text,
     read_minutes,
-    same_tag,
-    slugify,
     strip_control_chars,
     summarize,
-    tag_slug,
     word_count,
 )
 
@@ -124,9 +127,11 @@ class ParseOptions:
         return resolve
 
     def fingerprint(self) -> bytes:
-        """These settings plus everything else that shapes a cached post: the renderer's
+        """These settings plus everything else that shapes a parsed post: the renderer's
         version and dependencies, and the source of the modules that build Post records (a
-        new field on Post must never meet a cached Post pickled without it)."""
+        new field on Post must never meet a cached Post pickled without it). The build cache
+        is keyed by :func:`fieldfeed.site.content.cache_fingerprint`, which adds the loader's
+        and the cache's own source."""
         parts = (
             *dataclasses.astuple(self),
             RENDERER_VERSION,
@@ -144,13 +149,16 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 
 @functools.cache
 def _code_digest() -> str:
-    # content is imported here, not at the top: it imports this module. It is hashed because
-    # it shapes what is cached too (it swaps rendered bodies for references into the store).
-    from fieldfeed import buildcache, content, frontmatter, limits, model, render, text
+    # This module and the ones it builds a Post with. The loader and the cache itself shape
+    # what is cached too: fieldfeed.site.content adds their source (cache_fingerprint).
+    modules = (frontmatter, limits, markdown_module, model, names, text, sys.modules[__name__])
+    return source_digest(modules)
 
+
+def source_digest(modules: Iterable[ModuleType]) -> str:
+    """SHA-256 over the source files of ``modules``, for cache fingerprints."""
     h = hashlib.sha256()
-    modules = (buildcache, content, frontmatter, limits, model, render, text)
-    for module in (*modules, sys.modules[__name__]):
+    for module in modules:
         if module.__file__:
             h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
@@ -184,14 +192,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     """
     if len(raw) > MAX_BODY_BYTES:
         size = f"{len(raw) / 1024 / 1024:.1f} MiB"
-        return _failed(source, 0, f"too large: {size} (a post may be at most 2 MiB)")
+        return failed_file(source, 0, f"too large: {size} (a post may be at most 2 MiB)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = raw[exc.start]
-        return _failed(source, line, f"not valid UTF-8 (byte 0x{bad:02x} at column {column})")
+        return failed_file(source, line, f"not valid UTF-8 (byte 0x{bad:02x} at column {column})")
     problems: list[Problem] = []
     text, removed = strip_control_chars(text)
     if removed:
@@ -201,7 +209,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     try:
         fm = parse_front_matter(text)
     except FrontMatterError as exc:
-        return _failed(source, exc.line, exc.message, problems)
+        return failed_file(source, exc.line, exc.message, problems)
 
     meta, lines = fm.meta, fm.key_lines
     tz = _zone(options.timezone)
@@ -274,7 +282,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         summary = _flatten(render_markdown(summary_raw or "", url).text) if has_summary else ""
     except RecursionError:  # nesting the line scan does not see (inline: links, emphasis)
         message = f"too deeply nested to render (at most {MAX_NESTING} levels)"
-        return _failed(source, fm.body_line, message, problems)
+        return failed_file(source, fm.body_line, message, problems)
     plain = rendered.text
     if not has_summary and rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
@@ -317,9 +325,10 @@ def _image_url(raw: str | None, url: str, assets: AssetResolver | None) -> str |
     return found or urljoin(url, value)
 
 
-def _failed(
+def failed_file(
     source: str, line: int, message: str, earlier: list[Problem] | None = None
 ) -> ParsedFile:
+    """The result for a file that yields no post: its problem (after ``earlier`` ones)."""
     return ParsedFile(source, None, (*(earlier or ()), Problem(source, line, message)))
 
 
@@ -369,7 +378,7 @@ def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
 def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
     """A warning for each post spelling a tag differently from the first spelling of its
     slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
-    (:func:`fieldfeed.text.same_tag`): "Node.js" and "Node JS" still share one feed.
+    (:func:`fieldfeed.names.same_tag`): "Node.js" and "Node JS" still share one feed.
 
     A warning, not an error: merging spellings under one slug is what the site has always
     done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)

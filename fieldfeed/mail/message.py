@@ -22,9 +22,19 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from fieldfeed import dkim as dkim_signing
 from fieldfeed.config import Settings
-from fieldfeed.digest_render import (
+from fieldfeed.mail import dkim as dkim_signing
+from fieldfeed.mail.headers import (
+    MessageError,
+    angle_field,
+    ascii_address,
+    check_header_block,
+    display_name,
+    field_line,
+    mailbox,
+    unstructured,
+)
+from fieldfeed.mail.render import (
     PH_EMAIL,
     PH_NAME,
     PH_RECIPIENT,
@@ -34,19 +44,8 @@ from fieldfeed.digest_render import (
     RenderedIssue,
     tag_filter_sentence,
 )
-from fieldfeed.headers import (
-    MessageError,
-    angle_field,
-    ascii_address,
-    check_header_block,
-    display_name,
-    field_line,
-    header_text,
-    mailbox,
-    unstructured,
-)
 from fieldfeed.model import Issue, Subscriber
-from fieldfeed.text import slugify
+from fieldfeed.names import header_text, slugify
 
 # CRLF line endings, RFC 2047 for non-ASCII headers. 76, not 78: set_content() wraps
 # quoted-printable at the policy's max_line_length, and RFC 2045 6.7 allows 76.
@@ -103,7 +102,7 @@ def default_list_id(settings: Settings) -> str:
 def check_header_value(field: str, value: str) -> str:
     """``value`` unchanged, or MessageError if it holds a line break: for configuration
     values, where a line break is a mistake to report (subscriber and post data is normalised
-    by :mod:`fieldfeed.headers` instead)."""
+    by :mod:`fieldfeed.mail.headers` instead)."""
     if _LINE_BREAKS.search(value):
         raise MessageError(
             f"{field}: refusing a value with a line break (CR/LF), which could inject "
@@ -178,7 +177,7 @@ class _Slot:
 class MessageTemplate:
     """One rendered issue as a pre-encoded message; :meth:`build` personalises it per recipient.
 
-    Built once per :class:`~fieldfeed.digest_render.RenderedIssue` (so once per issue and
+    Built once per :class:`~fieldfeed.mail.render.RenderedIssue` (so once per issue and
     distinct post subset). ``list_id`` is the bare id (see :func:`default_list_id`); ``test``
     prefixes the subject with "[TEST] " and gives test sends their own Message-IDs, so a test
     copy never suppresses the real one as a duplicate. With ``[delivery.dkim]`` configured the
@@ -236,7 +235,7 @@ class MessageTemplate:
         self._mid_prefix = f"<issue-{issue.number}.test-{digest[:8]}" if test else None
         self._tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
 
-        # Every header line comes from fieldfeed.headers; the email package only builds the
+        # Every header line comes from fieldfeed.mail.headers; the email package only builds the
         # MIME body (and its MIME-Version and Content-Type lines, from fixed values).
         head = b"".join(
             (
@@ -273,7 +272,7 @@ class MessageTemplate:
         """The complete message for ``subscriber`` as bytes with CRLF line endings.
 
         ``unsubscribe_url`` is the subscriber's one-click link (``[digest] unsubscribe_url`` +
-        token, see :func:`fieldfeed.tokens.unsubscribe_link`). Raises MessageError for a name
+        token, see :func:`fieldfeed.mail.tokens.unsubscribe_link`). Raises MessageError for a name
         or address with a line break, a non-ASCII address, or an unusable URL; a caller
         sending a whole list records that as this recipient's failure and goes on.
         """

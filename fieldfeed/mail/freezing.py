@@ -19,22 +19,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.digest_render import RenderedIssue, render_issue
-from fieldfeed.issues import IssuePlan, plan_issue, posts_for
-from fieldfeed.message import MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.issues import IssuePlan, plan_issue, posts_for
+from fieldfeed.mail.message import MessageTemplate, default_list_id, message_id
+from fieldfeed.mail.render import RenderedIssue, render_issue
+from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue, Post
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as store_subs
 from fieldfeed.store.issues import Variant
-from fieldfeed.templating import template_env
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
-# The package's name, not this module's: `fieldfeed run -v` turns "fieldfeed.digest" up, and
-# log lines keep naming the digest as they did before the package was split.
+# Not this module's name: `fieldfeed run` turns "fieldfeed.digest" up, and log lines keep
+# naming the digest as they did before the code moved into fieldfeed.mail (so the sending
+# module's retry lines, under fieldfeed.mail.sending, stay out of run's output as before).
 log = logging.getLogger("fieldfeed.digest")
 
 NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers add`)"
@@ -42,9 +43,10 @@ NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers ad
 PAGE = 500
 
 
-def _plan(
+def plan_next_issue(
     settings: Settings, last: store_issues.IssueRow | None, posts: tuple[Post, ...], now: datetime
 ) -> IssuePlan | None:
+    """The issue after ``last`` from the settings' limits, or None when no post is new."""
     return plan_issue(
         posts,
         last_number=last.number if last else 0,
@@ -55,7 +57,8 @@ def _plan(
     )
 
 
-def _no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
+def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
+    """Why :func:`plan_next_issue` found nothing, for the report."""
     if last is None:
         return f"no posts in the last {settings.digest.first_window_days} days: no issue"
     return f"no new posts since issue #{last.number}"
@@ -72,9 +75,9 @@ def freeze_next_issue(
     """
     with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        plan = _plan(settings, last, posts, now)
+        plan = plan_next_issue(settings, last, posts, now)
         if plan is None:
-            return None, _no_posts_reason(settings, last)
+            return None, no_posts_reason(settings, last)
         if not store_subs.active_page(conn, after_id=0, limit=1):
             # Freezing now would use the posts up on nobody; keep them for the first readers.
             return None, NO_SUBSCRIBERS
@@ -102,7 +105,7 @@ def freeze_next_issue(
         store_issues.insert_issue(conn, issue, ())
         # The full issue first: most readers get it, and its template names the domain.
         full = variant_for(issue.posts)
-        domain = _template(
+        domain = message_template(
             settings, rendered_from_dict(_variant_dict(conn, issue, full)), issue
         ).domain
         rows = sendable = 0
@@ -145,13 +148,14 @@ def rendered_from_dict(data: Mapping[str, Any]) -> RenderedIssue:
     return RenderedIssue(**values)
 
 
-def _template(
+def message_template(
     settings: Settings, rendered: RenderedIssue, issue: Issue, *, test: bool = False
 ) -> MessageTemplate:
+    """The per-recipient message builder for one rendering of ``issue``."""
     return MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings), test=test)
 
 
-def _existing_store(settings: Settings) -> Engine | None:
+def existing_store(settings: Settings) -> Engine | None:
     """The store if it exists already (a dry run must not create a database)."""
     url = sa.make_url(settings.database_url)
     db = url.database or ""
@@ -160,11 +164,11 @@ def _existing_store(settings: Settings) -> Engine | None:
     return open_store(settings.database_url)
 
 
-def _load_content(settings: Settings, now: datetime) -> SiteContent:
+def load_content_locked(settings: Settings, now: datetime) -> SiteContent:
     """The site's posts, read under the build lock: loading writes the build cache, and a
     build running at the same time would prune the bodies this load relies on."""
-    from fieldfeed.content import load_content
     from fieldfeed.lock import build_lock
+    from fieldfeed.site.content import load_content
 
     with build_lock(settings.state_dir):
         return load_content(settings, now)

@@ -21,7 +21,7 @@ class TemplateProblem(FieldfeedError):
 
 
 #: The templates shipped with fieldfeed, used when the site has no file of that name.
-PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 _MONTHS = (
     "January",

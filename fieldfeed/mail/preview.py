@@ -17,27 +17,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fieldfeed import tokens
 from fieldfeed.config import Settings
-from fieldfeed.digest.edge import envelope_sender, load_site_secret, send_policy, transport_factory
-from fieldfeed.digest.freezing import (
-    _existing_store,
-    _load_content,
-    _no_posts_reason,
-    _plan,
-    _template,
-)
-from fieldfeed.digest_render import RenderedIssue, personalize, render_issue, tag_filter_sentence
 from fieldfeed.errors import DeliveryError
-from fieldfeed.issues import posts_for
+from fieldfeed.mail import tokens
+from fieldfeed.mail.edge import envelope_sender, load_site_secret, send_policy, transport_factory
+from fieldfeed.mail.freezing import (
+    existing_store,
+    load_content_locked,
+    message_template,
+    no_posts_reason,
+    plan_next_issue,
+)
+from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.render import RenderedIssue, personalize, render_issue, tag_filter_sentence
+from fieldfeed.mail.templating import template_env
+from fieldfeed.mail.transports import TemporaryFailure
 from fieldfeed.model import Issue, Subscriber
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import subscribers as store_subs
-from fieldfeed.templating import template_env
-from fieldfeed.transports import TemporaryFailure
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
 #: Who every preview is addressed to (example.org is reserved for examples, RFC 2606).
 SAMPLE_READER = ("Sample Reader", "reader@example.org")
@@ -61,7 +61,7 @@ def _next_for_preview(
     settings: Settings, now: datetime, content: SiteContent | None
 ) -> tuple[Issue, datetime | None] | None:
     """The open issue as frozen, else the one that would be frozen now; nothing is written."""
-    engine = _existing_store(settings)
+    engine = existing_store(settings)
     last = None
     if engine is not None:
         with engine.connect() as conn:
@@ -70,8 +70,8 @@ def _next_for_preview(
                 issue, _ = store_issues.load_issue(conn, unfinished.number)
                 return issue, store_issues.previous_cutoff(conn, unfinished.number)
             last = store_issues.last_issue(conn)
-    content = content if content is not None else _load_content(settings, now)
-    plan = _plan(settings, last, content.posts, now)
+    content = content if content is not None else load_content_locked(settings, now)
+    plan = plan_next_issue(settings, last, content.posts, now)
     if plan is None:
         return None
     issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
@@ -99,19 +99,19 @@ def write_preview(
     """
     found = _next_for_preview(settings, now, content)
     if found is None:
-        engine = _existing_store(settings)
+        engine = existing_store(settings)
         last = None
         if engine is not None:
             with engine.connect() as conn:
                 last = store_issues.last_issue(conn)
-        return _no_posts_reason(settings, last)
+        return no_posts_reason(settings, last)
     issue, since = found
     sub = sample_subscriber(now)
     rendered = _render_as(settings, issue, since, sub)
     url = settings.digest.unsubscribe_url + PREVIEW_TOKEN
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
     html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names))
-    eml = _template(settings, rendered, issue).build(sub, url)
+    eml = message_template(settings, rendered, issue).build(sub, url)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"issue-{issue.number}"
     paths = (stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml"))
@@ -151,10 +151,10 @@ def send_test(
     address = store_subs.normalize_email(to)
     found = _next_for_preview(settings, now, content)
     if found is None:
-        return f"nothing to test: {_no_posts_reason(settings, None)}"
+        return f"nothing to test: {no_posts_reason(settings, None)}"
     issue, since = found
     existing = None
-    engine = _existing_store(settings)
+    engine = existing_store(settings)
     if engine is not None:
         existing = store_subs.get(engine, address)
     sub = existing or Subscriber(
@@ -163,7 +163,7 @@ def send_test(
     rendered = _render_as(settings, issue, since, sub)
     secret, _warnings = load_site_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
-    message = _template(settings, rendered, issue, test=True).build(sub, url)
+    message = message_template(settings, rendered, issue, test=True).build(sub, url)
     transport = transport_factory(settings, environ)()
     policy = send_policy(settings)
     try:

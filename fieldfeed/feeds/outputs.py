@@ -1,6 +1,6 @@
 """Writing feed files to the output folder: atomically, only when changed, tidying our leftovers.
 
-The IO edge for :mod:`fieldfeed.feeds`. Guarantees:
+The IO edge for :mod:`fieldfeed.feeds.build`. Guarantees:
 
 - a reader (or a web server) never sees a half-written file: each file is written to a temp
   name in its own folder, fsynced, then ``os.replace``-d over the old one;
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from fieldfeed.errors import FieldfeedError
-from fieldfeed.feeds import FeedFile
+from fieldfeed.feeds.build import FeedFile
 
 __all__ = [
     "MANIFEST_VERSION",

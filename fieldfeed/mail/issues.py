@@ -1,4 +1,4 @@
-"""Choosing an issue's posts, and freezing posts to JSON and back. Pure: no IO, no clock.
+"""Choosing an issue's posts. Pure: no IO, no clock.
 
 An issue covers the posts published in ``(previous cutoff, now]``: at most ``max_posts``,
 newest first. The first issue has no previous cutoff and covers the last
@@ -8,13 +8,11 @@ leaves out is not carried to the next issue (the next one starts where this one 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from fieldfeed.model import Post, Subscriber, Tag
+from fieldfeed.model import Post, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,55 +71,3 @@ def plan_issue(
 def posts_for(subscriber: Subscriber, posts: Sequence[Post]) -> tuple[Post, ...]:
     """The issue's posts this subscriber's tag filter lets through (empty: no mail)."""
     return tuple(p for p in posts if subscriber.wants(p))
-
-
-# --- freezing: every field of a Post, so a resumed send rebuilds exactly the same records ---
-
-
-def post_to_dict(post: Post) -> dict[str, Any]:
-    return {
-        "source": post.source,
-        "slug": post.slug,
-        "title": post.title,
-        "date": post.date.isoformat(),
-        "updated": post.updated.isoformat(),
-        "tags": [[t.name, t.slug] for t in post.tags],
-        "summary": post.summary,
-        "html": post.html,
-        "url": post.url,
-        "id": post.id,
-        "author": post.author,
-        "image": post.image,
-        "draft": post.draft,
-        "word_count": post.word_count,
-        "read_minutes": post.read_minutes,
-    }
-
-
-def post_from_dict(data: dict[str, Any]) -> Post:
-    return Post(
-        source=data["source"],
-        slug=data["slug"],
-        title=data["title"],
-        date=datetime.fromisoformat(data["date"]),
-        updated=datetime.fromisoformat(data["updated"]),
-        tags=tuple(Tag(name, slug) for name, slug in data["tags"]),
-        summary=data["summary"],
-        html=data["html"],
-        url=data["url"],
-        id=data["id"],
-        author=data["author"],
-        image=data["image"],
-        draft=data["draft"],
-        word_count=data["word_count"],
-        read_minutes=data["read_minutes"],
-    )
-
-
-def dump_posts(posts: Sequence[Post]) -> str:
-    """Posts as JSON text (offsets kept: ``datetime.isoformat`` round-trips exactly)."""
-    return json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False, sort_keys=True)
-
-
-def load_posts(text: str) -> tuple[Post, ...]:
-    return tuple(post_from_dict(d) for d in json.loads(text))

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import base64
 import re
-import unicodedata
 from collections.abc import Sequence
 
 import idna
 
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.names import header_text
 
 #: Soft limit for a header line (RFC 5322 2.1.1 says 78) and the hard one (998).
 LINE = 78
@@ -34,9 +34,6 @@ HARD_LINE = 998
 NAME_BYTES = 600
 _EW_BYTES = 45  # 45 bytes -> 60 base64 characters + 12 of framing = 72 (RFC 2047: <= 75)
 
-# Categories that never belong in a header value: controls (CR, LF, NUL, \v, \f, \x1c-\x1f,
-# U+0085, ...), line and paragraph separators (U+2028, U+2029) and lone surrogates.
-_BREAKING = frozenset(("Cc", "Zl", "Zp", "Cs"))
 # An RFC 5322 dot-atom address, ASCII only (no SMTPUTF8).
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 # A display name that needs neither quoting nor encoding: atoms separated by single spaces.
@@ -47,17 +44,6 @@ _FIELD_NAME = re.compile(rb"[!-9;-~]+")  # RFC 5322 3.6.8: printable ASCII excep
 
 class MessageError(FieldfeedError):
     """A header value cannot be put in a message (unusable address, URL or header block)."""
-
-
-def header_text(value: str) -> str:
-    """``value`` as it may appear in a header: every control character, line separator or
-    lone surrogate becomes a space, runs of whitespace become one space, ends are stripped.
-
-    Idempotent. This is the normalised form a reader sees after decoding the header.
-    """
-    if not value.isascii() or not value.isprintable():
-        value = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in value)
-    return " ".join(value.split())
 
 
 def display_name(value: str) -> str:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from fieldfeed.config import DeliverySettings
 from fieldfeed.errors import DeliveryError
-from fieldfeed.headers import MessageError, ascii_address
+from fieldfeed.mail.headers import MessageError, ascii_address
 
 
 class TemporaryFailure(Exception):

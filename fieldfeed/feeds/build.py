@@ -232,10 +232,10 @@ def _code_version() -> str:
 @lru_cache(maxsize=1)
 def load_stylesheet() -> bytes:
     """The packaged ``templates/feed.xsl`` (the repository's own, shipped as a default)."""
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     for candidate in (
-        here / "templates" / STYLESHEET_NAME,
-        here.parent / "templates" / STYLESHEET_NAME,
+        package / "templates" / STYLESHEET_NAME,
+        package.parent / "templates" / STYLESHEET_NAME,
     ):
         if candidate.is_file():
             return candidate.read_bytes()

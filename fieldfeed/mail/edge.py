@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
-from fieldfeed import statefiles, tokens
+from fieldfeed import statefiles
 from fieldfeed.config import Settings
 from fieldfeed.errors import ConfigError, StateError
-from fieldfeed.sending import SendPolicy
-from fieldfeed.transports import MaildirTransport, SMTPTransport, Transport
+from fieldfeed.mail import tokens
+from fieldfeed.mail.sending import SendPolicy
+from fieldfeed.mail.transports import MaildirTransport, SMTPTransport, Transport
 
 
 @dataclass(frozen=True, slots=True)

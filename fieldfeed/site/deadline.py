@@ -4,7 +4,7 @@ Every known slow input has a limit in :mod:`fieldfeed.limits`; this is the bound
 ones nobody has found yet (python-markdown re-scans a paragraph after each inline match, so
 a 2 MiB paragraph of links takes minutes while every limit holds). Signals only reach a
 process's main thread: content loading renders in the main thread of the CLI or of a pool
-worker, and :func:`fieldfeed.content.check_content` sends work to a pool when it runs on
+worker, and :func:`fieldfeed.site.content.check_content` sends work to a pool when it runs on
 any other thread (``fieldfeed run``), so the bound holds everywhere posts are rendered.
 """
 

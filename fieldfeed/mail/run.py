@@ -15,42 +15,41 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from fieldfeed import schedule, tokens
 from fieldfeed.config import Settings
-from fieldfeed.digest.edge import (
+from fieldfeed.errors import DeliveryError
+from fieldfeed.lock import site_lock
+from fieldfeed.mail import schedule, tokens
+from fieldfeed.mail.edge import (
     SendingEdge,
     envelope_sender,
     load_site_secret,
     send_policy,
     transport_factory,
 )
-from fieldfeed.digest.freezing import (
+from fieldfeed.mail.freezing import (
     NO_SUBSCRIBERS,
     PAGE,
-    _existing_store,
-    _load_content,
-    _no_posts_reason,
-    _plan,
-    _template,
+    existing_store,
     freeze_next_issue,
+    load_content_locked,
+    message_template,
+    no_posts_reason,
+    plan_next_issue,
     rendered_from_dict,
 )
-from fieldfeed.digest.report import DigestReport
-from fieldfeed.errors import DeliveryError
-from fieldfeed.issues import posts_for
-from fieldfeed.lock import site_lock
+from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.report import DigestReport
+from fieldfeed.mail.sending import Job, MessageResult, send_all
 from fieldfeed.model import ProgressCallback, Subscriber
-from fieldfeed.sending import Job, MessageResult, send_all
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as store_subs
 
 if TYPE_CHECKING:
-    from fieldfeed.content import SiteContent
+    from fieldfeed.site.content import SiteContent
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -93,7 +92,7 @@ def publish_digest(
             not_due = _not_due(settings, last, now)
             if not_due:
                 return DigestReport(None, not_due)
-        content = content if content is not None else _load_content(settings, now)
+        content = content if content is not None else load_content_locked(settings, now)
         number, reason = freeze_next_issue(settings, engine, content.posts, now)
         if number is None:
             return DigestReport(None, reason)
@@ -130,7 +129,7 @@ def _dry_run(
     settings: Settings, now: datetime, content: SiteContent | None, *, force: bool
 ) -> DigestReport:
     """What a real run would send, to whom. Opens no lock and writes nothing (no new DB)."""
-    engine = _existing_store(settings)
+    engine = existing_store(settings)
     subscribers: list[Subscriber] = []
     last = unfinished = None
     if engine is not None:
@@ -153,10 +152,10 @@ def _dry_run(
         not_due = _not_due(settings, last, now)
         if not_due:
             return DigestReport(None, not_due, dry_run=True)
-    content = content if content is not None else _load_content(settings, now)
-    plan = _plan(settings, last, content.posts, now)
+    content = content if content is not None else load_content_locked(settings, now)
+    plan = plan_next_issue(settings, last, content.posts, now)
     if plan is None:
-        return DigestReport(None, _no_posts_reason(settings, last), dry_run=True)
+        return DigestReport(None, no_posts_reason(settings, last), dry_run=True)
     if not subscribers:
         return DigestReport(None, NO_SUBSCRIBERS, dry_run=True)
     receiving = [s.email for s in subscribers if posts_for(s, plan.posts)]
@@ -198,7 +197,8 @@ def send_issue(
     total = before.get("pending", 0) + before.get("sending", 0)
     resumed = tried or any(before.get(s, 0) for s in ("sending", "sent", "failed"))
     templates = {
-        n: _template(settings, rendered_from_dict(v.rendered), issue) for n, v in variants.items()
+        n: message_template(settings, rendered_from_dict(v.rendered), issue)
+        for n, v in variants.items()
     }
     base = settings.digest.unsubscribe_url
     in_flight: list[str] = []
@@ -218,7 +218,7 @@ def send_issue(
             progress(done, total)
 
     outcome = send_all(
-        _jobs(engine, number, clock, in_flight),
+        pending_jobs(engine, number, clock, in_flight),
         build=build,
         connect=edge.connect,
         ledger=store_ledger.Ledger(engine),
@@ -256,7 +256,7 @@ def send_issue(
     return report
 
 
-def _jobs(
+def pending_jobs(
     engine: Engine, number: int, clock: Callable[[], datetime], in_flight: list[str]
 ) -> Iterator[Job]:
     """The issue's unfinished rows with their subscribers, read in pages (flat memory).
@@ -269,7 +269,7 @@ def _jobs(
     while True:
         with engine.connect() as conn:
             rows = store_ledger.unfinished(conn, number, after_id=after, limit=PAGE)
-            people = {s.id: s for s in _subscribers(conn, [r.subscriber for r in rows])}
+            people = {s.id: s for s in store_subs.by_ids(conn, [r.subscriber for r in rows])}
         if not rows:
             return
         after = rows[-1].id
@@ -286,17 +286,6 @@ def _jobs(
             with engine.begin() as conn:
                 for row_id, why in gone:
                     store_ledger.skip(conn, row_id, why, clock())
-
-
-def _subscribers(conn: Connection, ids: list[int]) -> list[Subscriber]:
-    from fieldfeed.store.schema import subscribers as t
-
-    found: list[Subscriber] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in conn.execute(sa.select(t).where(t.c.id.in_(chunk))):
-            found.append(store_subs._to_model(row))
-    return found
 
 
 def _clock(now: datetime, started: float) -> Callable[[], datetime]:

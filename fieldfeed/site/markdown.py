@@ -28,7 +28,7 @@ from markdown.serializers import RE_AMP
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, HTML_PLACEHOLDER_RE
 
-from fieldfeed.text import PlainText, html_to_text
+from fieldfeed.site.text import PlainText, html_to_text
 
 #: Maps a relative URL to the absolute URL of a published asset, or None when it names none.
 AssetResolver = Callable[[str], str | None]
