@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from multiprocessing.context import BaseContext
 
@@ -43,6 +45,8 @@ from fieldfeed.site.posts import (
     parse_post,
     source_digest,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ParseOptions",
@@ -196,8 +200,47 @@ def _parse_many(
     if serial:
         workers = 1
     chunk = max(1, min(32, len(items) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        yield from pool.map(job, items, chunksize=chunk)
+    yield from _pool_map(job, items, workers, chunk)
+
+
+def _pool_map(
+    job: Callable[[tuple[str, str]], tuple[str | None, ParsedFile]],
+    items: list[tuple[str, str]],
+    workers: int,
+    chunk: int,
+) -> Iterator[tuple[str | None, ParsedFile]]:
+    """``pool.map`` that survives a worker killed by the operating system (the OOM killer,
+    SIGXCPU, a kill -9), which breaks the whole pool and would otherwise be a traceback naming
+    no file.
+
+    After a break the rest are rendered one at a time in a one-worker pool, so the next break
+    points at exactly one post: the first unfinished one. It is tried once more alone (a
+    passing kill is not the post's fault); if that worker dies too, the post fails naming its
+    file and the rest go on. Every round finishes at least one post, so this ends.
+    """
+    done = 0
+    while done < len(items):
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+                for result in pool.map(job, items[done:], chunksize=chunk):
+                    yield result
+                    done += 1
+            return
+        except BrokenProcessPool:
+            if workers > 1:
+                log.warning("a render worker died; rendering the rest one at a time to find why")
+            workers, chunk = 1, 1
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=_pool_context()) as alone:
+                result = alone.submit(job, items[done]).result()
+        except BrokenProcessPool:
+            message = (
+                "its render worker was killed by the operating system (out of memory, or a "
+                "CPU limit) while rendering it"
+            )
+            result = (None, failed_file(items[done][1], 0, message))
+        yield result
+        done += 1
 
 
 def _read_and_parse(
