@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +12,18 @@ from fieldfeed import pipeline
 from fieldfeed.config import load_settings
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+def fieldfeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, with the clock pinned to NOW."""
+    return subprocess.run(
+        [sys.executable, "-m", "fieldfeed", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FIELDFEED_NOW": NOW.isoformat()},
+        timeout=60,
+        check=False,
+    )
 
 
 def make_site(root: Path) -> Path:

@@ -11,26 +11,14 @@ import contextlib
 import errno
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_assets import NOW, make_site
+from test_assets import fieldfeed, make_site
 
 from fieldfeed.errors import StateError
 from fieldfeed.lock import build_lock, site_lock
-
-
-def fieldfeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fieldfeed", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FIELDFEED_NOW": NOW.isoformat()},
-        timeout=60,
-        check=False,
-    )
 
 
 @contextlib.contextmanager

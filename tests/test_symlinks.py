@@ -7,13 +7,11 @@ real HTTP on 127.0.0.1.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from test_assets import NOW, make_site
+from test_assets import NOW, fieldfeed, make_site
 from test_web import SECRET, Clock, Outbox, running_server
 
 from fieldfeed import pipeline
@@ -53,17 +51,6 @@ def plant(root: Path, outside: Path) -> dict[str, str]:
         "content/posts/images/key.png": "symlink points outside content/ (.fieldfeed/secret)",
         "content/posts/passwd.txt": "symlink points outside content/ (/etc/passwd)",
     }
-
-
-def fieldfeed(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fieldfeed", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FIELDFEED_NOW": NOW.isoformat()},
-        timeout=60,
-        check=False,
-    )
 
 
 def published_bytes(public: Path) -> bytes:

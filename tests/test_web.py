@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
-from smtp_server import SMTPTestServer, free_port
+from serve_helpers import serve_in_thread
+from smtp_server import SMTPTestServer
 from starlette.applications import Starlette
 from test_sending import ENV, add_posts
 from test_sending import NOW as SEND_NOW
@@ -599,26 +597,10 @@ async def test_archive_lists_issues_and_shows_them_without_personal_data(site: S
 
 @contextmanager
 def running_server(app: Starlette, lifetime: float = 60.0) -> Iterator[str]:
-    """uvicorn on 127.0.0.1:<free port> in a thread; stops on exit, or by itself anyway."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    timer = threading.Timer(lifetime, lambda: setattr(server, "should_exit", True))
-    timer.daemon = True
-    thread.start()
-    timer.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        timer.cancel()
-        server.should_exit = True
-        thread.join(10)
+    """uvicorn on 127.0.0.1:<free port> in a thread, configured as ``fieldfeed serve`` runs it;
+    stops on exit, or by itself anyway."""
+    with serve_in_thread(app, lifetime) as url:
+        yield url
 
 
 def local(url: str, base: str) -> str:
