@@ -142,17 +142,28 @@ def test_two_builds_at_once_both_finish_with_whole_outputs(tmp_path: Path) -> No
     assert tree(root / "public") == clean_build(root, tmp_path / "clean")
 
 
+def wait_until_waiting(err_file: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Until the child says it is waiting for the lock (a fixed sleep raced a busy machine,
+    where the child had not even reached the lock yet). Fails if it finishes instead."""
+    deadline = time.monotonic() + 60
+    while b"is building this site" not in err_file.read_bytes():
+        assert proc.poll() is None, err_file.read_text(encoding="utf-8", errors="replace")
+        assert time.monotonic() < deadline, "the child never reached the lock"
+        time.sleep(0.05)
+
+
 def test_a_second_build_waits_for_the_first_and_says_so(tmp_path: Path) -> None:
     root = make_site(tmp_path / "site")
     settings = load_settings(root)
-    with build_lock(settings.state_dir):
-        proc = subprocess.Popen(
-            build_command(root), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        time.sleep(1.5)
+    err_file = tmp_path / "stderr"
+    with build_lock(settings.state_dir), err_file.open("wb") as err_out:
+        proc = subprocess.Popen(build_command(root), env=env(), stderr=err_out)
+        wait_until_waiting(err_file, proc)
+        time.sleep(0.5)
         assert proc.poll() is None, "the second build did not wait"
         assert not (root / "public").exists()
-    _out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = err_file.read_bytes()
     assert proc.returncode == 0, err
     assert b"another fieldfeed run (pid " in err and b"is building this site" in err
     assert (root / "public" / "rss.xml").is_file()
@@ -223,11 +234,14 @@ def test_a_digest_reading_posts_waits_for_a_build(tmp_path: Path) -> None:
         )
     settings = load_settings(root)
     command = [sys.executable, "-m", "fieldfeed", "digest", "preview", "--site", str(root)]
-    with build_lock(settings.state_dir):
-        proc = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(1.5)
+    err_file = tmp_path / "stderr"
+    with build_lock(settings.state_dir), err_file.open("wb") as err_out:
+        proc = subprocess.Popen(command, env=env(), stderr=err_out)
+        wait_until_waiting(err_file, proc)
+        time.sleep(0.5)
         assert proc.poll() is None, "the digest read the posts while a build held the lock"
-    _out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = err_file.read_bytes()
     assert proc.returncode == 0, err
     assert b"is building this site" in err
     assert list((root / "preview").glob("*.html"))
