@@ -56,7 +56,7 @@ def link_references(
                 warnings.append(Problem(post.source, ref.line, problem, warning=True))
         html = _substitute(post.html, refs, urls)
         summary = _substitute_text(post.summary, refs, urls)
-        posts.append(dataclasses.replace(post, html=html, summary=summary))
+        posts.append(post.with_html(html, summary))
     return dataclasses.replace(
         content,
         posts=tuple(posts),

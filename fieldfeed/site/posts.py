@@ -266,6 +266,11 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     slug_raw = meta_string(meta, "slug", error)
     id_raw = meta_string(meta, "id", error)
     image_raw = meta_string(meta, "image", error)
+    if image_raw is not None and templatesyntax.has_syntax(image_raw):
+        line = lines.get("image", fm.start_line)
+        message = f"image: template syntax in {image_raw.strip()!r}: no image is published"
+        problems.append(Problem(source, line, message, warning=True))
+        image_raw = None
     draft = meta.get("draft", False)
     if draft is None:
         draft = False

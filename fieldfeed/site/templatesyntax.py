@@ -37,6 +37,7 @@ __all__ = [
     "Preprocessed",
     "Ref",
     "drop_urls",
+    "has_syntax",
     "preprocess",
 ]
 
@@ -89,7 +90,10 @@ _URL_ATTR = re.compile(
     r"""\s(?P<name>href|src|srcset|poster|cite|data-src)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""",
     re.IGNORECASE,
 )
-_START_TAG = re.compile(r"<(?P<name>[A-Za-z][\w-]*)\b[^<>]*>")
+# A start tag, quoted values included (the same shape markdown.absolutize_urls rewrites).
+_START_TAG = re.compile(
+    r"""<(?P<name>[A-Za-z][^\s/<>]*)(?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*\s*/?>"""
+)
 _ALT = re.compile(r"""\salt\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""", re.IGNORECASE)
 
 
@@ -181,6 +185,11 @@ def drop_urls(html: str, bad: Callable[[str], bool]) -> str:
                 pos = close + len("</a>")
     out.append(html[pos:])
     return "".join(out)
+
+
+def has_syntax(value: str) -> bool:
+    """Whether ``value`` holds Liquid or Hugo template syntax (for URLs taken verbatim)."""
+    return "{{" in value or "{%" in value
 
 
 def preprocess(body: str, site_url: str) -> Preprocessed:
