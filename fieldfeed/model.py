@@ -120,6 +120,10 @@ class Post:
         """Whether ``html`` is held as text (True) or read from the body store on access."""
         return isinstance(self._body, str)
 
+    def with_html(self, html: str, summary: str) -> Post:
+        """This post with another body held as text (cross-post links resolved in it)."""
+        return dataclasses.replace(self, _body=html, summary=summary)
+
     def with_stored_body(self, body: StoredBody) -> Post:
         """This post with its HTML held by reference instead of as text."""
         return dataclasses.replace(self, _body=body)

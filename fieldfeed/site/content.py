@@ -34,6 +34,7 @@ from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, display_path
 from fieldfeed.site import buildcache
 from fieldfeed.site.buildcache import BuildCache, FileStat, cache_key, file_stat
+from fieldfeed.site.crossrefs import link_references
 from fieldfeed.site.deadline import DeadlineExceeded, can_bound_here, deadline
 from fieldfeed.site.files import find_site_files, read_content_file
 from fieldfeed.site.posts import (
@@ -133,6 +134,8 @@ def check_content(
         cache.save()
     parsed = [r for r in results if r is not None]
     content, errors = assemble(parsed, now, rendered=len(misses))
+    # After the cache: cached bodies hold placeholders, resolved to today's permalinks here.
+    content = link_references(content, parsed, options.content_prefix)
     if found.problems:  # symlinks leading out of the content folder: never read, an error
         errors = tuple(sorted((*errors, *found.problems), key=lambda p: (p.path, p.line)))
     return dataclasses.replace(content, assets=assets), errors

@@ -28,6 +28,7 @@ from markdown.serializers import RE_AMP
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, HTML_PLACEHOLDER_RE
 
+from fieldfeed.site.templatesyntax import Note, Ref, preprocess
 from fieldfeed.site.text import PlainText, html_to_text
 
 #: Maps a relative URL to the absolute URL of a published asset, or None when it names none.
@@ -36,7 +37,7 @@ AssetResolver = Callable[[str], str | None]
 __all__ = ["MORE_MARKER", "RENDERER_VERSION", "Rendered", "absolutize_urls", "render_markdown"]
 
 #: Bump when the HTML for the same Markdown changes, so build caches are invalidated.
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 
 #: Text before this marker is the post's summary when it has no ``summary`` key.
 MORE_MARKER = "<!-- more -->"
@@ -64,6 +65,10 @@ class Rendered:
     #: Plain text of the whole body: exactly ``text.html_to_text(html)``, taken from the
     #: Markdown tree instead of parsing the HTML again (about a fifth of a post's render time).
     text: str
+    #: Warnings about Jekyll/Hugo template syntax (0-based body lines); see templatesyntax.
+    notes: tuple[Note, ...] = ()
+    #: References to other posts, left as ``fieldfeed-ref:<index>;`` placeholders in ``html``.
+    refs: tuple[Ref, ...] = ()
 
 
 def _markdown() -> markdown.Markdown:
@@ -157,13 +162,19 @@ def _linear_link_scans(md: markdown.Markdown) -> None:
         md.inlinePatterns.register(bounded(stock.pattern, md), name, priority)
 
 
-def render_markdown(body: str, base_url: str, assets: AssetResolver | None = None) -> Rendered:
+def render_markdown(
+    body: str, base_url: str, assets: AssetResolver | None = None, *, site_url: str | None = None
+) -> Rendered:
     """Render Markdown and resolve relative URLs against ``base_url`` (the permalink).
 
     A relative URL that names a file beside the post (``images/plot.svg``) resolves to that
-    file's published URL through ``assets`` instead.
+    file's published URL through ``assets`` instead. With ``site_url``, Jekyll and Hugo
+    template syntax is handled first (:mod:`fieldfeed.site.templatesyntax`).
     """
     global _md
+    pre = preprocess(body, site_url) if site_url is not None else None
+    if pre is not None:
+        body = pre.markdown
     md = _markdown()
     processor = md.treeprocessors["fieldfeed_text"]
     assert isinstance(processor, _PlainTextProcessor)
@@ -181,8 +192,13 @@ def render_markdown(body: str, base_url: str, assets: AssetResolver | None = Non
         text = html_to_text(html)
     # absolutize_urls changes attribute values only, never text.
     html = absolutize_urls(html, base_url, assets)
+    notes: tuple[Note, ...] = ()
+    if pre is not None:
+        html, text, notes = pre.finish(html, text)
     more = _MORE.search(html)
-    return Rendered(html=html, teaser=html[: more.start()] if more else None, text=text)
+    teaser = html[: more.start()] if more else None
+    refs = pre.refs if pre is not None else ()
+    return Rendered(html=html, teaser=teaser, text=text, notes=notes, refs=refs)
 
 
 class _Unsupported(Exception):

@@ -39,7 +39,7 @@ from fieldfeed.limits import (
 )
 from fieldfeed.model import Post, Tag
 from fieldfeed.names import same_tag, slugify, tag_slug
-from fieldfeed.site import frontmatter, text
+from fieldfeed.site import frontmatter, templatesyntax, text
 from fieldfeed.site import markdown as markdown_module
 from fieldfeed.site.frontmatter import (
     FrontMatterError,
@@ -151,7 +151,16 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # This module and the ones it builds a Post with. The loader and the cache itself shape
     # what is cached too: fieldfeed.site.content adds their source (cache_fingerprint).
-    modules = (frontmatter, limits, markdown_module, model, names, text, sys.modules[__name__])
+    modules = (
+        frontmatter,
+        limits,
+        markdown_module,
+        model,
+        names,
+        templatesyntax,
+        text,
+        sys.modules[__name__],
+    )
     return source_digest(modules)
 
 
@@ -176,6 +185,9 @@ class ParsedFile:
     id_line: int = 0
     #: Line of the ``tags`` key, for tag spelling messages.
     tags_line: int = 0
+    #: References to other posts (file lines), placeholders in the post's HTML until
+    #: :func:`fieldfeed.site.crossrefs.link_references` resolves them.
+    refs: tuple[templatesyntax.Ref, ...] = ()
 
 
 # --- the pure per-file step ----------------------------------------------------------------
@@ -254,6 +266,11 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     slug_raw = meta_string(meta, "slug", error)
     id_raw = meta_string(meta, "id", error)
     image_raw = meta_string(meta, "image", error)
+    if image_raw is not None and templatesyntax.has_syntax(image_raw):
+        line = lines.get("image", fm.start_line)
+        message = f"image: template syntax in {image_raw.strip()!r}: no image is published"
+        problems.append(Problem(source, line, message, warning=True))
+        image_raw = None
     draft = meta.get("draft", False)
     if draft is None:
         draft = False
@@ -278,11 +295,13 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     assets = options.asset_resolver(source)
     has_summary = summary_raw is not None and bool(summary_raw.strip())
     try:
-        rendered = render_markdown(fm.body, url, assets)
+        rendered = render_markdown(fm.body, url, assets, site_url=options.site_url)
         summary = _flatten(render_markdown(summary_raw or "", url).text) if has_summary else ""
     except RecursionError:  # nesting the line scan does not see (inline: links, emphasis)
         message = f"too deeply nested to render (at most {MAX_NESTING} levels)"
         return failed_file(source, fm.body_line, message, problems)
+    for note in rendered.notes:
+        problems.append(Problem(source, fm.body_line + note.line, note.message, warning=True))
     plain = rendered.text
     if not has_summary and rendered.teaser is not None:
         summary = _flatten(html_to_text(rendered.teaser))
@@ -313,6 +332,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
         tags_line=lines.get("tags", fm.start_line),
+        refs=tuple(dataclasses.replace(r, line=fm.body_line + r.line) for r in rendered.refs),
     )
 
 
