@@ -27,13 +27,14 @@ __all__ = [
     "expand_permalink",
     "expand_post_path",
     "file_slug",
+    "post_categories",
     "post_category",
     "post_path_problem",
     "post_url",
 ]
 
 #: The placeholders ``[site] post_path`` takes.
-PLACEHOLDERS = ("slug", "year", "month", "day", "category")
+PLACEHOLDERS = ("slug", "year", "month", "day", "category", "categories")
 
 # RFC 3986 section 2.3, unreserved characters: what a URL path segment holds unescaped.
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
@@ -80,6 +81,20 @@ class PostPlaces:
     date: datetime
     #: The category slug, None when the post has none.
     category: str | None
+    #: Every category as written, in Jekyll's order (see :func:`post_categories`).
+    categories: tuple[str, ...] = ()
+
+
+def _categories_path(categories: tuple[str, ...]) -> str:
+    """Jekyll's ``:categories``: each category lowercased (not slugified), once, joined by
+    ``/``, escaped for a URL path; empty when there are none (its segment then goes)."""
+    lowered = dict.fromkeys(c.lower() for c in categories)
+    return "/".join(quote(c, safe=_PATH_SAFE) for c in lowered)
+
+
+# What may stay unescaped in one path segment (RFC 3986 pchar, less "%": values are raw text).
+_PATH_SAFE = "!$&'()*+,;=:@~-._"
+_SLASHES = re.compile(r"/{2,}")
 
 
 def expand_post_path(pattern: str, places: PostPlaces) -> str:
@@ -97,7 +112,9 @@ def expand_post_path(pattern: str, places: PostPlaces) -> str:
     }
     if places.category is not None:
         values["category"] = places.category
-    return pattern.format_map(values).lstrip("/")
+    values["categories"] = _categories_path(places.categories)
+    # An empty {categories} leaves "//": the segment goes, as in Jekyll.
+    return _SLASHES.sub("/", pattern.format_map(values)).lstrip("/")
 
 
 def file_slug(name: str) -> str:
@@ -110,6 +127,21 @@ def file_slug(name: str) -> str:
     if _UNRESERVED.fullmatch(name) and name.strip(".") and not name.startswith("."):
         return name
     return slugify(name)
+
+
+def post_categories(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every category of the post as written, for ``{categories}``: ``categories`` (a list,
+    or Jekyll's space-separated string), then ``category``, each once, as Jekyll merges them.
+    """
+    found: list[str] = []
+    for key in ("categories", "category"):
+        value = meta.get(key)
+        values = value.split() if isinstance(value, str) and key == "categories" else value
+        for item in values if isinstance(values, list) else [values]:
+            usable = isinstance(item, str | int | float) and not isinstance(item, bool)
+            if usable and str(item).strip():
+                found.append(str(item).strip())
+    return tuple(dict.fromkeys(found))
 
 
 def post_category(meta: Mapping[str, Any]) -> str | None:
@@ -170,8 +202,8 @@ def expand_permalink(raw: str, site_url: str, places: PostPlaces) -> str:
     ``/``, is under ``[site] url``, path included: ``/news/x/`` on ``https://example.org/blog/``
     is ``https://example.org/blog/news/x/``, as Jekyll puts permalinks under ``baseurl`` (and
     Hugo ``url`` under ``baseURL``). Jekyll's ``:year``, ``:month``, ``:day``, ``:title``,
-    ``:slug`` (and ``:i_month``, ``:i_day``, ``:short_year``, ``:hour``, ``:minute``,
-    ``:second``, ``:output_ext``) are filled in. Raises ValueError with a one-line message.
+    ``:slug``, ``:categories`` (and ``:i_month``, ``:i_day``, ``:short_year``, ``:hour``,
+    ``:minute``, ``:second``, ``:output_ext``) are filled in. Raises ValueError (one line).
     """
     value = raw.strip()
     if not value:
@@ -194,6 +226,7 @@ def expand_permalink(raw: str, site_url: str, places: PostPlaces) -> str:
         "hour": f"{date.hour:02d}",
         "minute": f"{date.minute:02d}",
         "second": f"{date.second:02d}",
+        "categories": _categories_path(places.categories),
         "title": places.slug,
         "slug": places.slug,
         "output_ext": ".html",
@@ -207,11 +240,11 @@ def expand_permalink(raw: str, site_url: str, places: PostPlaces) -> str:
             raise ValueError(f"Jekyll's :{token} is not supported here; write the path out")
         return match.group(0)  # not a placeholder (Jekyll leaves it as written too)
 
-    path = _JEKYLL_TOKEN.sub(fill, value)
+    path = _SLASHES.sub("/", _JEKYLL_TOKEN.sub(fill, value))
     if any(seg in (".", "..") for seg in path.split("/")):
         raise ValueError(f"must not contain '.' or '..' segments, got {value!r}")
     # Escape what a URL cannot hold as written (spaces, non-ASCII); keep what it can.
-    return site_url + quote(path.lstrip("/"), safe="/:@!$&'()*+,;=~%-._")
+    return site_url + quote(path.lstrip("/"), safe="/%" + _PATH_SAFE)
 
 
 class PermalinkError(ValueError):

@@ -118,7 +118,7 @@ def test_the_cli_reports_an_unknown_placeholder_in_one_line(tmp_path: Path) -> N
     assert len(lines) == 1, proc.stderr
     assert lines[0].endswith(
         "/fieldfeed.toml:5: [site] post_path: unknown placeholder {slgu} "
-        "(known: {slug}, {year}, {month}, {day}, {category})"
+        "(known: {slug}, {year}, {month}, {day}, {category}, {categories})"
     )
 
 
@@ -248,7 +248,7 @@ def test_a_permalink_is_the_default_id_and_id_still_wins(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("permalink: /:categories/:title/\n", "4: permalink: Jekyll's :categories is not"),
+        ("permalink: /:path/:title/\n", "4: permalink: Jekyll's :path is not supported"),
         ("permalink: /a/../../b/\n", "4: permalink: must not contain '.' or '..' segments"),
         ("permalink: ftp://example.org/x\n", "4: permalink: expected a path or an http(s)://"),
         ("permalink: [a]\n", "4: permalink: expected a path or URL, got list"),
@@ -272,3 +272,27 @@ def test_check_names_both_files_of_a_duplicate_permalink(tmp_path: Path) -> None
     link = "'https://example.org/same/'"
     assert f"content/one.md:4: permalink: {link} is also used by content/two.md" in proc.stderr
     assert f"content/two.md:4: permalink: {link} is also used by content/one.md" in proc.stderr
+
+
+def test_categories_follow_jekylls_default_permalink(tmp_path: Path) -> None:
+    """Jekyll's default ``/:categories/:year/:month/:day/:title:output_ext``: every category,
+    lowercased, joined by "/"; a post without categories loses the segment."""
+    found, errors = links(
+        tmp_path,
+        {
+            "2024-01-01-welcome-to-jekyll.md": post("categories: jekyll update\n"),
+            "2024-01-02-two.md": post("categories: [Release Notes, News]\ncategory: news\n"),
+            "2024-01-03-none.md": post(),
+            "2024-01-04-own.md": post("categories: [a, b]\npermalink: /:categories/:title/\n"),
+        },
+        "{categories}/{year}/{month}/{day}/{slug}.html",
+    )
+    assert errors == []
+    assert found == {
+        "2024-01-01-welcome-to-jekyll.md": (
+            "https://example.org/jekyll/update/2024/01/01/welcome-to-jekyll.html"
+        ),
+        "2024-01-02-two.md": "https://example.org/release%20notes/news/2024/01/02/two.html",
+        "2024-01-03-none.md": "https://example.org/2024/01/03/none.html",
+        "2024-01-04-own.md": "https://example.org/a/b/own/",
+    }

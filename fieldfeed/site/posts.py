@@ -39,7 +39,6 @@ from fieldfeed.limits import (
 )
 from fieldfeed.model import Post, Tag
 from fieldfeed.names import same_tag, slugify, tag_slug
-from fieldfeed.permalinks import PermalinkError, PostPlaces, file_slug, post_category, post_url
 from fieldfeed.site import frontmatter, text
 from fieldfeed.site import markdown as markdown_module
 from fieldfeed.site.frontmatter import (
@@ -279,11 +278,12 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
 
     slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
     if slug is None:
-        slug = file_slug(prefixed.group(4) if prefixed else stem)
-    places = PostPlaces(slug, posted.astimezone(tz), post_category(meta))
+        slug = permalinks.file_slug(prefixed.group(4) if prefixed else stem)
+    category, categories = permalinks.post_category(meta), permalinks.post_categories(meta)
+    places = permalinks.PostPlaces(slug, posted.astimezone(tz), category, categories)
     try:
-        url = post_url(meta, places, options.site_url, options.post_path)
-    except PermalinkError as exc:
+        url = permalinks.post_url(meta, places, options.site_url, options.post_path)
+    except permalinks.PermalinkError as exc:
         error(exc.key, exc.message)
         return ParsedFile(source, None, tuple(problems))
     assets = options.asset_resolver(source)
