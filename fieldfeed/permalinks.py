@@ -60,7 +60,7 @@ def post_path_problem(pattern: str) -> str | None:
             return f"[site] post_path: unknown placeholder {{{name}}} (known: {known})"
         if spec or conversion:
             return f"[site] post_path: {{{name}}} takes no format spec or conversion"
-    if "{slug}" not in pattern:
+    if not any(name == "slug" for _text, name, *_ in fields):  # "{{slug}}" is text
         return "[site] post_path must contain {slug}, or posts of one day would share a URL"
     literal = "".join(text for text, *_ in fields)
     if any(c in literal for c in "?#\\") or "://" in literal:

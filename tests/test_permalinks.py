@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldfeed.config import parse_settings
 from fieldfeed.errors import ConfigError
+from fieldfeed.permalinks import file_slug
 from fieldfeed.site.content import check_content
 
 JEKYLL_NEWS = Path(__file__).parent / "sites" / "jekyll-news"
@@ -95,6 +99,7 @@ def config(post_path: str, url: str = "https://example.org/") -> str:
         ("{year/{slug}/", "[site] post_path '{year/{slug}/' is malformed: "),
         ("{slug}}/", "[site] post_path '{slug}}/' is malformed: Single '}'"),
         ("news/{year}/{month}/", "[site] post_path must contain {slug}, or posts of one day"),
+        ("news/{{slug}}/", "[site] post_path must contain {slug}"),
         ("../{slug}/", "[site] post_path '../{slug}/' must not contain '.' or '..' segments"),
         ("{slug}/?x=1", "must be a path under [site] url"),
         ("https://other.example/{slug}/", "must be a path under [site] url"),
@@ -151,7 +156,7 @@ def test_placeholders_use_the_date_in_the_site_timezone(tmp_path: Path) -> None:
             "plain.md": post("date: 2024-01-05\ncategories: [Community, release]\n"),
             "spaced.md": post("date: 2023-12-31 23:00:00 -0800\ncategories: news team\n"),
         },
-        "{category}/{year}/{month}/{day}/{slug}.html",
+        "/{category}/{year}/{month}/{day}/{slug}.html",  # a leading "/" is under url too
     )
     assert errors == []
     assert found == {
@@ -196,6 +201,14 @@ def test_a_url_safe_file_name_is_kept_as_written(tmp_path: Path) -> None:
         "2024-01-02-Grüße aus Köln.md": "https://example.org/posts/grusse-aus-koln/",
         "2024-01-03-a.b.md": "https://example.org/posts/own-slug-2-0/",
     }
+
+
+@given(st.text(max_size=40))
+def test_a_file_name_slug_is_url_safe_and_idempotent(name: str) -> None:
+    slug = file_slug(name)
+    assert re.fullmatch(r"[A-Za-z0-9._~-]+", slug)
+    assert slug not in (".", "..")
+    assert file_slug(slug) == slug
 
 
 # --- per-post permalink: and url: ----------------------------------------------------------
