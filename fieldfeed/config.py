@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fieldfeed.configcheck import build_record, find_line
 from fieldfeed.errors import ConfigError, Problem, display_path
 from fieldfeed.limits import MAX_NESTING, toml_nesting
+from fieldfeed.permalinks import post_path_problem
 
 CONFIG_NAME = "fieldfeed.toml"
 
@@ -304,10 +305,9 @@ def parse_settings(
                 f"got {site.language!r}",
             )
         )
-    if "{slug}" not in site.post_path:
-        problems.append(
-            Problem(shown, where("site", "post_path"), "[site] post_path must contain {slug}")
-        )
+    path_problem = post_path_problem(site.post_path)
+    if path_problem is not None:
+        problems.append(Problem(shown, where("site", "post_path"), path_problem))
 
     feeds: FeedSettings = built["feeds"]
     if feeds.max_items < 1:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import markdown
 import yaml
 
-from fieldfeed import limits, model, names
+from fieldfeed import limits, model, names, permalinks
 from fieldfeed.config import Settings
 from fieldfeed.errors import Problem, display_path
 from fieldfeed.limits import (
@@ -152,13 +152,7 @@ def _code_digest() -> str:
     # This module and the ones it builds a Post with. The loader and the cache itself shape
     # what is cached too: fieldfeed.site.content adds their source (cache_fingerprint).
     modules = (
-        frontmatter,
-        limits,
-        markdown_module,
-        model,
-        names,
-        templatesyntax,
-        text,
+        *(frontmatter, limits, markdown_module, model, names, permalinks, templatesyntax, text),
         sys.modules[__name__],
     )
     return source_digest(modules)
@@ -183,6 +177,8 @@ class ParsedFile:
     #: Lines of the ``slug`` and ``id`` keys (or of the front matter), for collision messages.
     slug_line: int = 0
     id_line: int = 0
+    #: Line of the ``permalink``/``url`` key (else as slug_line), for duplicate links.
+    url_line: int = 0
     #: Line of the ``tags`` key, for tag spelling messages.
     tags_line: int = 0
     #: References to other posts (file lines), placeholders in the post's HTML until
@@ -290,8 +286,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
 
     slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
     if slug is None:
-        slug = slugify(prefixed.group(4) if prefixed else stem)
-    url = options.site_url + options.post_path.format(slug=slug)
+        slug = permalinks.file_slug(prefixed.group(4) if prefixed else stem)
+    category, categories = permalinks.post_category(meta), permalinks.post_categories(meta)
+    places = permalinks.PostPlaces(slug, posted.astimezone(tz), category, categories)
+    try:
+        url = permalinks.post_url(meta, places, options.site_url, options.post_path)
+    except permalinks.PermalinkError as exc:
+        error(exc.key, exc.message)
+        return ParsedFile(source, None, tuple(problems))
     assets = options.asset_resolver(source)
     has_summary = summary_raw is not None and bool(summary_raw.strip())
     try:
@@ -331,6 +333,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         tuple(problems),
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
+        url_line=lines.get("permalink", lines.get("url", lines.get("slug", fm.start_line))),
         tags_line=lines.get("tags", fm.start_line),
         refs=tuple(dataclasses.replace(r, line=fm.body_line + r.line) for r in rendered.refs),
     )
@@ -422,6 +425,43 @@ def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
     return found
 
 
+def _link_collisions(good: list[ParsedFile]) -> list[Problem]:
+    """An error on each post sharing a slug, a link or an id with another, naming the others.
+
+    One report per set of posts: two posts with one slug and so one link are told once, as
+    the slug (the cause); two own ``permalink``s alike, as the permalink.
+    """
+    found: list[Problem] = []
+    reported: set[frozenset[str]] = set()
+
+    def report(groups: dict[str, list[ParsedFile]], key: str, line: str) -> None:
+        for value, group in groups.items():
+            sources = frozenset(g.source for g in group)
+            if len(sources) < 2 or sources in reported:
+                continue
+            reported.add(sources)
+            for f in group:
+                others = ", ".join(g.source for g in group if g is not f)
+                message = f"{key}: {value!r} is also used by {others}"
+                found.append(Problem(f.source, getattr(f, line), message))
+
+    by_slug: dict[str, list[ParsedFile]] = defaultdict(list)
+    by_url: dict[str, list[ParsedFile]] = defaultdict(list)
+    # Explicit ids and links share one space: an id equal to another post's link collides.
+    by_id: dict[str, list[ParsedFile]] = defaultdict(list)
+    for f in good:
+        assert f.post is not None
+        by_slug[f.post.slug].append(f)
+        by_url[f.post.url].append(f)
+        by_id[f.post.id].append(f)
+        if f.post.id != f.post.url:
+            by_id[f.post.url].append(f)
+    report(by_slug, "slug", "slug_line")
+    report(by_url, "permalink", "url_line")
+    report(by_id, "id", "id_line")
+    return found
+
+
 def assemble(
     parsed: list[ParsedFile], now: datetime, rendered: int = 0
 ) -> tuple[SiteContent, tuple[Problem, ...]]:
@@ -436,31 +476,7 @@ def assemble(
     warnings = [p for f in parsed for p in f.problems if p.warning]
     good = [f for f in parsed if f.post is not None]
 
-    by_slug: dict[str, list[ParsedFile]] = defaultdict(list)
-    for f in good:
-        assert f.post is not None
-        by_slug[f.post.slug].append(f)
-    for slug, group in by_slug.items():
-        for f in group if len(group) > 1 else ():
-            others = ", ".join(g.source for g in group if g is not f)
-            errors.append(
-                Problem(f.source, f.slug_line, f"slug: {slug!r} is also used by {others}")
-            )
-    # Explicit ids and permalinks share one space: an id equal to another post's URL collides.
-    by_id: dict[str, list[ParsedFile]] = defaultdict(list)
-    for f in good:
-        assert f.post is not None
-        by_id[f.post.id].append(f)
-        if f.post.id != f.post.url:
-            by_id[f.post.url].append(f)
-    for post_id, group in by_id.items():
-        slugs = {g.post.slug for g in group if g.post is not None}
-        if len(group) < 2 or len(slugs) == 1:
-            continue  # no collision, or one already reported as a slug collision
-        for f in group:
-            others = ", ".join(g.source for g in group if g is not f)
-            errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
-
+    errors.extend(_link_collisions(good))
     warnings.extend(_tag_collisions(good))
     posts = [f.post for f in good if f.post is not None]
     drafts = sum(1 for p in posts if p.draft)
