@@ -80,7 +80,7 @@ def check_content(
     ``buildcache``), so memory does not grow with the number of bodies; ``Post.html`` reads
     the body when asked. Without it, bodies are held in memory.
     """
-    found = find_site_files(settings.content_dir, settings.root)
+    found = find_site_files(settings.content_dir, settings.root, settings.content.exclude)
     root = os.path.realpath(settings.content_dir)
     assets = tuple(sorted(display_path(a, settings.root) for a in found.assets))
     options = ParseOptions.from_settings(settings, assets)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 from urllib.parse import quote, unquote, urljoin
 from zoneinfo import ZoneInfo
 
@@ -33,18 +32,15 @@ from fieldfeed.errors import Problem, display_path
 from fieldfeed.limits import (
     MAX_BODY_BYTES,
     MAX_NESTING,
-    MAX_TAGS,
     MAX_TITLE_CHARS,
     markdown_problem,
 )
 from fieldfeed.model import Post, Tag
-from fieldfeed.names import same_tag, slugify, tag_slug
-from fieldfeed.site import frontmatter, text
+from fieldfeed.names import same_tag, slugify
+from fieldfeed.site import frontmatter, metadata, text
 from fieldfeed.site import markdown as markdown_module
 from fieldfeed.site.frontmatter import (
     FrontMatterError,
-    Report,
-    describe,
     meta_datetime,
     meta_string,
     parse_front_matter,
@@ -87,6 +83,8 @@ class ParseOptions:
     timezone: str
     summary_chars: int
     words_per_minute: int
+    #: ``categories``/``category`` join the tags (``[content] categories_as_tags``).
+    categories_as_tags: bool = True
     #: The content folder relative to the site root, POSIX, with a trailing "/".
     content_prefix: str = "content/"
     #: Every non-post file under the content folder (sorted, relative to the site root):
@@ -101,6 +99,7 @@ class ParseOptions:
             timezone=settings.site.timezone,
             summary_chars=settings.content.summary_chars,
             words_per_minute=settings.content.words_per_minute,
+            categories_as_tags=settings.content.categories_as_tags,
             content_prefix=display_path(settings.content_dir, settings.root).rstrip("/") + "/",
             assets=assets,
         )
@@ -151,7 +150,16 @@ def _asset_set(assets: tuple[str, ...]) -> frozenset[str]:
 def _code_digest() -> str:
     # This module and the ones it builds a Post with. The loader and the cache itself shape
     # what is cached too: fieldfeed.site.content adds their source (cache_fingerprint).
-    modules = (frontmatter, limits, markdown_module, model, names, text, sys.modules[__name__])
+    modules = (
+        frontmatter,
+        limits,
+        markdown_module,
+        metadata,
+        model,
+        names,
+        text,
+        sys.modules[__name__],
+    )
     return source_digest(modules)
 
 
@@ -176,6 +184,12 @@ class ParsedFile:
     id_line: int = 0
     #: Line of the ``tags`` key, for tag spelling messages.
     tags_line: int = 0
+    #: Hugo's ``expiryDate``: from then on the post is left out like a draft.
+    expires: datetime | None = None
+    #: ``(key, line, message)`` per unknown front-matter key (warnings, grouped by assemble).
+    unknown_keys: tuple[tuple[str, int, str], ...] = ()
+    #: A file in Jekyll's ``_drafts/`` without a date: counted as a draft, nothing more.
+    undated_draft: bool = False
 
 
 # --- the pure per-file step ----------------------------------------------------------------
@@ -211,12 +225,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     except FrontMatterError as exc:
         return failed_file(source, exc.line, exc.message, problems)
 
-    meta, lines = fm.meta, fm.key_lines
+    keys = metadata.normalize_keys(fm.meta, fm.key_lines)
+    meta, lines = keys.meta, keys.lines
     tz = _zone(options.timezone)
 
     def error(key: str | None, message: str) -> None:
         line = lines.get(key, fm.start_line) if key else fm.start_line
-        problems.append(Problem(source, line, f"{key}: {message}" if key else message))
+        shown = keys.spelled.get(key, key) if key else None
+        problems.append(Problem(source, line, f"{shown}: {message}" if shown else message))
 
     title = meta_string(meta, "title", error)
     if meta.get("title") is None:
@@ -234,6 +250,8 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         stem = source.rsplit("/", 2)[-2]  # page bundle: content/posts/<slug>/index.md
     prefixed = _DATE_PREFIX.match(stem)
     posted: datetime | None = None
+    publish, expires = metadata.publish_window(meta, tz, error)
+    unpublished = metadata.in_drafts_folder(source, options.content_prefix)
     if meta.get("date") is not None:
         posted = meta_datetime(meta["date"], tz, "date", error)
     elif prefixed:
@@ -242,15 +260,19 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
             posted = datetime(y, m, d, tzinfo=tz)
         except ValueError:
             error(None, f"date: the file name's date prefix {stem[:10]!r} is not a valid date")
-    else:
+    elif not publish and not unpublished:  # Jekyll's drafts have no date
         error("date", "required (or start the file name with YYYY-MM-DD-)")
-    updated = posted
-    if meta.get("updated") is not None:
-        updated = meta_datetime(meta["updated"], tz, "updated", error)
+    posted = metadata.publish_date(posted, publish)
+    updated_key = metadata.first_key(meta, metadata.UPDATED_KEYS)
+    updated = meta_datetime(meta[updated_key], tz, updated_key, error) if updated_key else None
+    if posted is not None and (updated is None or updated < posted):
+        updated = posted
 
-    tags = _tags(meta.get("tags"), error)
+    tags = metadata.read_tags(meta.get("tags"), error)
+    if options.categories_as_tags:
+        tags = metadata.with_categories(tags, metadata.categories(meta, error), error)
     summary_raw = meta_string(meta, "summary", error)
-    author = meta_string(meta, "author", error)
+    author = metadata.author(meta, error)
     slug_raw = meta_string(meta, "slug", error)
     id_raw = meta_string(meta, "id", error)
     image_raw = meta_string(meta, "image", error)
@@ -260,6 +282,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if not isinstance(draft, bool):
         error("draft", f"expected true or false, got {draft!r}")
         draft = False
+    draft = metadata.hidden(meta, error) or unpublished or draft
 
     found = markdown_problem(fm.body)
     if found is not None:
@@ -268,8 +291,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if found is not None:
         error("summary", found[1])
 
+    unknown = metadata.unknown_keys(keys)
     if any(not p.warning for p in problems) or title is None or posted is None:
-        return ParsedFile(source, None, tuple(problems))
+        undated = unpublished and posted is None and title is not None
+        if undated and not any(not p.warning for p in problems):
+            return ParsedFile(
+                source, None, tuple(problems), unknown_keys=unknown, undated_draft=True
+            )
+        return ParsedFile(source, None, tuple(problems), unknown_keys=unknown)
 
     slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
     if slug is None:
@@ -313,6 +342,8 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         slug_line=lines.get("slug", fm.start_line),
         id_line=lines.get("id", lines.get("slug", fm.start_line)),
         tags_line=lines.get("tags", fm.start_line),
+        expires=expires,
+        unknown_keys=unknown,
     )
 
 
@@ -341,38 +372,14 @@ def _flatten(text: str) -> str:
     return " ".join(text.split())
 
 
-def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        names = value.split(",")
-    elif isinstance(value, list) and all(
-        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
-    ):
-        names = [str(v) for v in value]
-    else:
-        if isinstance(value, list):
-            bad = next(
-                v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)
-            )
-            kind = f"a list containing {describe(bad)}"
-        else:
-            kind = describe(value)
-        error("tags", f"expected a list or a comma-separated string, got {kind}")
-        return ()
-    seen: dict[str, Tag] = {}
-    for raw_name in names:
-        name = " ".join(raw_name.split())
-        if name:
-            slug = tag_slug(name)
-            seen.setdefault(slug, Tag(name=name, slug=slug))
-    if len(seen) > MAX_TAGS:
-        error("tags", f"{len(seen):,} tags; a post may have at most {MAX_TAGS}")
-        return ()
-    return tuple(seen.values())
-
-
 # --- the pure whole-site step --------------------------------------------------------------
+
+
+def _expired(post: Post, expires: datetime | None, now: datetime) -> Post:
+    """The post, marked a draft once Hugo's ``expiryDate`` has passed (left out, counted)."""
+    if expires is None or expires > now or post.draft:
+        return post
+    return dataclasses.replace(post, draft=True)
 
 
 def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
@@ -442,8 +449,14 @@ def assemble(
             errors.append(Problem(f.source, f.id_line, f"id: {post_id!r} is also used by {others}"))
 
     warnings.extend(_tag_collisions(good))
-    posts = [f.post for f in good if f.post is not None]
-    drafts = sum(1 for p in posts if p.draft)
+    warnings.extend(
+        metadata.unknown_key_warnings(
+            (f.source, key, line, message) for f in parsed for key, line, message in f.unknown_keys
+        )
+    )
+    # Expired (Hugo's expiryDate passed) is left out and counted like a draft.
+    posts = [_expired(f.post, f.expires, now) for f in good if f.post is not None]
+    drafts = sum(1 for p in posts if p.draft) + sum(1 for f in parsed if f.undated_draft)
     future = sum(1 for p in posts if not p.draft and p.date > now)
     published = [p for p in posts if not p.draft and p.date <= now]
     # A tag's display name is the spelling of the oldest published post that uses it.
