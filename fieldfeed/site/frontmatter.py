@@ -225,10 +225,12 @@ def _pelican_header(lines: list[str], start: int) -> FrontMatter | None:
     """Pelican's metadata header from ``lines[start]`` on, or None when those lines are not
     one (each line up to the first blank one must be ``Key: value`` or a continuation).
 
-    Keys are lower-cased (Pelican's rule); values are strings, continuation lines joined
-    with a space; a key written twice keeps its first value.
+    Keys are kept as written (Pelican, like the posts module, reads them case-insensitively);
+    values are strings, continuation lines joined with a space; a key written twice (in any
+    case) keeps its first value.
     """
     meta: dict[str, Any] = {}
+    seen: set[str] = set()
     key_lines: dict[str, int] = {}
     key = ""
     end = start
@@ -239,10 +241,11 @@ def _pelican_header(lines: list[str], start: int) -> FrontMatter | None:
         if more and key:
             meta[key] = f"{meta[key]} {more.group(1).strip()}".strip()
         elif found:
-            key = found.group(1).lower()
-            if key in meta:
+            key = found.group(1)
+            if key.lower() in seen:
                 key = ""  # a repeated key: its continuation lines go with it, unread
             else:
+                seen.add(key.lower())
                 meta[key] = found.group(2).strip()
                 key_lines[key] = end + 1
         else:
