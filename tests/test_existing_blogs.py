@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 
 from fieldfeed.cli import app
 from fieldfeed.cli.common import run_app
-from fieldfeed.site.content import ParseOptions, parse_post
+from fieldfeed.config import ContentSettings
+from fieldfeed.site.content import ParseOptions, assemble, parse_post
+from fieldfeed.site.files import find_site_files
 
 SITES = Path(__file__).parent / "sites"
 NOW = "2025-03-01T12:00:00+00:00"
@@ -283,3 +285,64 @@ def test_an_unparseable_hugo_date_is_one_line_naming_the_file(tmp_path: Path) ->
         "error: content/posts/sqlite-wal.md:4: publishDate: expected ISO 8601, got '14/02/2025'",
         "1 problem found; nothing was published",
     ]
+
+
+# --- one point each, on single posts ----------------------------------------------------------
+
+OPTIONS = ParseOptions("https://example.org/", "posts/{slug}/", "Europe/Berlin", 300, 230)
+MARCH = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+def published_titles(files: dict[str, str], now: datetime = MARCH) -> list[str]:
+    parsed = [parse_post(source, text.encode(), OPTIONS) for source, text in files.items()]
+    content, errors = assemble(parsed, now)
+    assert errors == ()
+    return [p.title for p in content.posts]
+
+
+@pytest.mark.parametrize(
+    ("source", "text"),
+    [
+        ("content/_posts/2025-01-02-a.md", "---\ntitle: Hidden\npublished: false\n---\nx\n"),
+        ("content/p.md", "Title: Hidden\nDate: 2025-01-02 10:00\nStatus: draft\n\nx\n"),
+        ("content/p.md", "Title: Hidden\nDate: 2025-01-02 10:00\nStatus: Hidden\n\nx\n"),
+        ("content/_drafts/idea.md", "---\ntitle: Hidden\n---\nx\n"),
+        (
+            "content/p.md",
+            "+++\ntitle = 'Hidden'\ndate = 2025-01-02\nexpiryDate = 2025-02-01\n+++\n",
+        ),
+        ("content/p.md", "---\ntitle: Hidden\ndate: 2025-01-02\npublishDate: 2025-04-01\n---\n"),
+        ("content/p.md", "---\ntitle: Hidden\ndate: 2025-01-02\nUnpublishDate: 2025-02-01\n---\n"),
+    ],
+)
+def test_each_way_of_holding_a_post_back(source: str, text: str) -> None:
+    shown = "---\ntitle: Shown\ndate: 2025-01-01\n---\nx\n"
+    assert published_titles({"content/shown.md": shown, source: text}) == ["Shown"]
+
+
+def test_published_true_and_status_published_show_the_post() -> None:
+    files = {
+        "content/a.md": "---\ntitle: A\ndate: 2025-01-01\npublished: true\n---\nx\n",
+        "content/b.md": "Title: B\nDate: 2025-01-02\nStatus: published\n\nx\n",
+    }
+    assert published_titles(files) == ["B", "A"]
+
+
+def test_categories_join_the_tags() -> None:
+    text = "---\ntitle: A\ndate: 2025-01-01\ntags: [go]\ncategories: release news\n---\nx\n"
+    post = parse_post("content/a.md", text.encode(), OPTIONS).post
+    assert post is not None
+    assert [t.name for t in post.tags] == ["go", "release", "news"]
+    text = "---\ntitle: A\ndate: 2025-01-01\ncategory: Web Development\n---\nx\n"
+    post = parse_post("content/a.md", text.encode(), OPTIONS).post
+    assert post is not None and [t.slug for t in post.tags] == ["web-development"]
+
+
+def test_hugo_list_pages_are_not_posts_by_default(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    (content / "posts").mkdir(parents=True)
+    for name in ("_index.md", "posts/_index.md", "posts/a.md", "posts/pic.png"):
+        (content / name).write_text("x")
+    found = find_site_files(content, tmp_path, ContentSettings().exclude)
+    assert [p.name for p in found.posts] == ["a.md"]
+    assert [p.name for p in found.assets] == ["pic.png"]
