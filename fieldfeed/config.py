@@ -51,7 +51,7 @@ class ContentSettings:
     #: Globs (relative to the content folder) of files that are neither posts nor assets. A
     #: pattern without "/" matches a name at any depth; "**" crosses folders; a pattern that
     #: matches a folder excludes everything in it. Hugo's list pages are not posts by default.
-    exclude: tuple[str, ...] = ("_index.md",)
+    exclude: tuple[str, ...] = ("_index.*",)
     #: ``categories``/``category`` in front matter join the tags (Jekyll's per-category feeds).
     categories_as_tags: bool = True
 

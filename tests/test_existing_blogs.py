@@ -136,7 +136,7 @@ def test_exclude_globs_and_categories_as_tags_off(tmp_path: Path) -> None:
     assert code == 1
     assert "content/_index.md:1: date: required" in err
     config.write_text(
-        config.read_text().replace('["posts/quic-*.md"]', '["_index.md", "posts/quic-*.md"]')
+        config.read_text().replace('["posts/quic-*.md"]', '["_index.*", "posts/quic-*.md"]')
     )
     build(root)
     site = feed(root)
@@ -187,7 +187,7 @@ def test_pelican_header_errors_name_their_line(tmp_path: Path) -> None:
     code, _, err = invoke("check", "--site", root)
     assert code == 1
     assert err.splitlines() == [
-        "error: content/about-this-blog.md:3: Status: expected draft, hidden or published, "
+        "error: content/about-this-blog.md:3: Status: expected draft, hidden, skip or published, "
         "got 'secret'",
         "content/python-packaging.md:2: Date: expected ISO 8601, got 'April 2nd'",
         "2 problems found; nothing was published",
@@ -341,7 +341,7 @@ def test_categories_join_the_tags() -> None:
 def test_hugo_list_pages_are_not_posts_by_default(tmp_path: Path) -> None:
     content = tmp_path / "content"
     (content / "posts").mkdir(parents=True)
-    for name in ("_index.md", "posts/_index.md", "posts/a.md", "posts/pic.png"):
+    for name in ("_index.md", "_index.fr.md", "posts/_index.md", "posts/a.md", "posts/pic.png"):
         (content / name).write_text("x")
     found = find_site_files(content, tmp_path, ContentSettings().exclude)
     assert [p.name for p in found.posts] == ["a.md"]

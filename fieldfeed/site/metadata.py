@@ -178,16 +178,16 @@ def first_key(meta: dict[str, Any], names: Iterable[str]) -> str | None:
 
 def hidden(meta: dict[str, Any], error: Report) -> bool:
     """Whether the post is left out like a draft: Jekyll's ``published: false`` or Pelican's
-    ``status: draft`` / ``status: hidden`` (``published``, Pelican's default, shows it)."""
+    ``status: draft``, ``hidden`` or ``skip`` (``published``, Pelican's default, shows it)."""
     left_out = meta.get("published") is False
     status = meta.get("status")
     if status is not None:
         value = status.strip().lower() if isinstance(status, str) else None
-        if value in ("draft", "hidden"):
+        if value in ("draft", "hidden", "skip"):
             left_out = True
         elif value != "published":
             shown = repr(status) if isinstance(status, str) else describe(status)
-            error("status", f"expected draft, hidden or published, got {shown}")
+            error("status", f"expected draft, hidden, skip or published, got {shown}")
     return left_out
 
 
