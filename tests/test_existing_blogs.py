@@ -155,6 +155,23 @@ def test_exclude_must_be_a_list_of_globs(tmp_path: Path) -> None:
     assert "fieldfeed.toml:15: [content] exclude must be a list of glob strings" in err
 
 
+def test_held_back_posts_are_in_no_digest(tmp_path: Path) -> None:
+    root = copy_site("hugo", tmp_path)
+    with (root / "fieldfeed.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[digest]\nfrom = "Mira <news@notes.example.org>"\n'
+            'unsubscribe_url = "https://notes.example.org/u/"\nfirst_window_days = 3650\n'
+        )
+    code, _, err = invoke("digest", "preview", "--site", root, "--out", tmp_path / "preview")
+    assert code == 0, err
+    text = (tmp_path / "preview" / "issue-1.txt").read_text(encoding="utf-8")
+    assert "3 new posts" in text
+    for shown in ("SQLite's WAL mode", "The QUIC handshake", "Raft log compaction"):
+        assert shown in text
+    for held in ("PgBouncer", "Workshop seats", "storage conference", "tracing", "Kafka"):
+        assert held not in text
+
+
 # --- Pelican --------------------------------------------------------------------------------
 
 
