@@ -49,6 +49,12 @@ class ContentSettings:
     words_per_minute: int = 230
     #: Seconds one post may take to render before it fails, naming its file; 0: no bound.
     render_timeout: int = 10
+    #: Globs (relative to the content folder) of files that are neither posts nor assets. A
+    #: pattern without "/" matches a name at any depth; "**" crosses folders; a pattern that
+    #: matches a folder excludes everything in it. Hugo's list pages are not posts by default.
+    exclude: tuple[str, ...] = ("_index.*",)
+    #: ``categories``/``category`` in front matter join the tags (Jekyll's per-category feeds).
+    categories_as_tags: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +337,12 @@ def parse_settings(
                 "[content] render_timeout must be 0 (no bound) or more seconds",
             )
         )
+    exclude: Any = content.exclude
+    if not isinstance(exclude, list | tuple) or not all(isinstance(g, str) for g in exclude):
+        message = f"[content] exclude must be a list of glob strings, got {exclude!r}"
+        problems.append(Problem(shown, where("content", "exclude"), message))
+    else:
+        built["content"] = _replace(content, exclude=tuple(exclude))
     delivery: DeliverySettings = built["delivery"]
     if delivery.transport not in ("maildir", "smtp"):
         problems.append(

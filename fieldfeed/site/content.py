@@ -1,8 +1,8 @@
 """Content loading: every post file under ``content/`` to validated, rendered Post records.
 
-``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps live in
-:mod:`fieldfeed.site.posts`: ``parse_post`` per file and ``assemble`` for the whole site
-(collisions, tag names, order). They are re-exported here. Every problem in every file is
+``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps are
+``parse_post`` per file (:mod:`fieldfeed.site.posts`) and ``assemble`` for the whole site
+(:mod:`fieldfeed.site.assembly`: collisions, tag names, order). They are re-exported here. Every problem in every file is
 collected before anything fails.
 
 Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
@@ -33,6 +33,7 @@ from multiprocessing.context import BaseContext
 from fieldfeed.config import Settings
 from fieldfeed.errors import ContentError, Problem, display_path
 from fieldfeed.site import buildcache
+from fieldfeed.site.assembly import assemble
 from fieldfeed.site.buildcache import BuildCache, FileStat, cache_key, file_stat
 from fieldfeed.site.crossrefs import link_references
 from fieldfeed.site.deadline import DeadlineExceeded, can_bound_here, deadline
@@ -41,7 +42,6 @@ from fieldfeed.site.posts import (
     ParsedFile,
     ParseOptions,
     SiteContent,
-    assemble,
     failed_file,
     parse_post,
     source_digest,
@@ -85,7 +85,7 @@ def check_content(
     ``buildcache``), so memory does not grow with the number of bodies; ``Post.html`` reads
     the body when asked. Without it, bodies are held in memory.
     """
-    found = find_site_files(settings.content_dir, settings.root)
+    found = find_site_files(settings.content_dir, settings.root, settings.content.exclude)
     root = os.path.realpath(settings.content_dir)
     assets = tuple(sorted(display_path(a, settings.root) for a in found.assets))
     options = ParseOptions.from_settings(settings, assets)

@@ -27,8 +27,11 @@ so a pull request cannot add one.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import re
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,7 @@ __all__ = [
     "POST_SUFFIXES",
     "OutsideContentError",
     "SiteFiles",
+    "exclude_matcher",
     "find_site_files",
     "read_content_file",
 ]
@@ -60,11 +64,14 @@ class SiteFiles:
     problems: tuple[Problem, ...]
 
 
-def find_site_files(content_dir: Path, site_root: Path) -> SiteFiles:
+def find_site_files(content_dir: Path, site_root: Path, exclude: Iterable[str] = ()) -> SiteFiles:
     """Posts and assets below ``content_dir``; symlinks leading out of it as problems.
 
     Dotfiles and dot dirs are skipped, so editor swap files and ``.git`` never get published.
+    A file (or folder) matching an ``exclude`` glob (``[content] exclude``, see
+    :func:`exclude_matcher`) is neither a post nor an asset, and is never read.
     """
+    excluded = exclude_matcher(tuple(exclude))
     root = os.path.realpath(content_dir)
     label = display_path(content_dir, site_root).rstrip("/") + "/"
     posts: list[Path] = []
@@ -89,6 +96,8 @@ def find_site_files(content_dir: Path, site_root: Path) -> SiteFiles:
         base = Path(folder)
         walked = []
         for name in sorted(d for d in dirs if not d.startswith(".")):
+            if excluded(os.path.relpath(base / name, content_dir)):
+                continue
             if os.path.islink(base / name):
                 escapes(base / name)
             else:
@@ -98,10 +107,84 @@ def find_site_files(content_dir: Path, site_root: Path) -> SiteFiles:
             if name.startswith(".") or name.endswith("~"):
                 continue
             path = base / name
+            if excluded(os.path.relpath(path, content_dir)):
+                continue
             if os.path.islink(path) and escapes(path):
                 continue
             (posts if name.lower().endswith(POST_SUFFIXES) else assets).append(path)
     return SiteFiles(tuple(posts), tuple(assets), tuple(problems))
+
+
+@functools.lru_cache(maxsize=8)
+def exclude_matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
+    """A test ``matcher(relative_path)`` for ``[content] exclude`` globs.
+
+    Paths are relative to the content folder, with "/" (``os.sep`` is accepted too). Like
+    .gitignore: a glob without "/" (``_index.md``, ``*.txt``) matches a name at any depth, one
+    with "/" (``pages/*.md``, ``/about.md``) matches from the content folder; ``*`` and ``?``
+    stay inside one name, ``**`` crosses folders, ``[abc]`` is a character class; a glob that
+    matches a folder excludes everything below it. Written here because ``fnmatch`` lets ``*``
+    cross "/" and ``glob.translate`` needs Python 3.13.
+    """
+    parts = []
+    for glob in globs:
+        body = glob.strip().rstrip("/")
+        if not body:
+            continue
+        anchored = "/" in body
+        regex = _glob_regex(body.lstrip("/"))
+        parts.append(regex if anchored else f"(?:.*/)?{regex}")
+    if not parts:
+        return _NEVER
+    pattern = re.compile(f"(?:{'|'.join(parts)})(?:/.*)?", re.DOTALL)
+    return _SlashMatcher(pattern)
+
+
+def _glob_regex(glob: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif glob[i] == "[" and "]" in glob[i + 2 :]:
+            end = glob.index("]", i + 2)
+            inner = glob[i + 1 : end]
+            if inner.startswith("!"):
+                inner = "^" + inner[1:]
+            out.append("[" + inner.replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return "".join(out)
+
+
+class _Never:
+    """The matcher for no globs."""
+
+    def __call__(self, path: str) -> bool:
+        return False
+
+
+class _SlashMatcher(_Never):
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def __call__(self, path: str) -> bool:
+        return self.pattern.fullmatch(path.replace(os.sep, "/")) is not None
+
+
+_NEVER = _Never()
 
 
 def read_content_file(path: str | Path, root: str) -> bytes:

@@ -1,7 +1,9 @@
 """Front matter: split a post's text into metadata and Markdown body; read typed values.
 
-YAML sits between ``---`` lines, TOML between ``+++`` lines. Pure: text in, data out. Errors
-carry the line *in the file* (parsers count from the start of the block, and YAML from 0).
+YAML sits between ``---`` lines, TOML between ``+++`` lines; Pelican's metadata header
+(``Title: ...`` lines up to the first blank line) reads as string values. Pure: text in,
+data out. Errors carry the line *in the file* (parsers count from the start of the block,
+and YAML from 0).
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def _timestamp_or_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_string)
 
-NO_FRONT_MATTER = "no front matter: a post starts with --- (YAML) or +++ (TOML)"
+NO_FRONT_MATTER = (
+    "no front matter: a post starts with --- (YAML), +++ (TOML) or Pelican's 'Title: ...' lines"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,7 @@ class FrontMatter:
     body_line: int
     #: 1-based line in the file of each top-level key, for messages about that key.
     key_lines: dict[str, int]
-    #: "yaml" or "toml".
+    #: "yaml", "toml" or "pelican".
     format: str
     #: 1-based line of the opening delimiter (messages about a missing key point here).
     start_line: int = 1
@@ -186,7 +190,10 @@ def parse_front_matter(text: str) -> FrontMatter:
     elif opener == "+++":
         kind, closers = "toml", ("+++",)
     else:
-        raise FrontMatterError(start + 1, NO_FRONT_MATTER)
+        header = _pelican_header(lines, start)
+        if header is None:
+            raise FrontMatterError(start + 1, NO_FRONT_MATTER)
+        return header
     end = next((i for i in range(start + 1, len(lines)) if lines[i].rstrip() in closers), None)
     if end is None:
         raise FrontMatterError(
@@ -204,6 +211,52 @@ def parse_front_matter(text: str) -> FrontMatter:
         body_line=end + 2,
         key_lines=key_lines,
         format=kind,
+        start_line=start + 1,
+    )
+
+
+# Python-Markdown's meta extension, which Pelican's Markdown reader uses: "Key: value" lines,
+# continuation lines indented four spaces, up to the first blank line.
+_PELICAN_KEY = re.compile(r"^ {0,3}([A-Za-z0-9_-]+):\s*(.*)$")
+_PELICAN_MORE = re.compile(r"^ {4,}(.*)$")
+
+
+def _pelican_header(lines: list[str], start: int) -> FrontMatter | None:
+    """Pelican's metadata header from ``lines[start]`` on, or None when those lines are not
+    one (each line up to the first blank one must be ``Key: value`` or a continuation).
+
+    Keys are kept as written (Pelican, like the posts module, reads them case-insensitively);
+    values are strings, continuation lines joined with a space; a key written twice (in any
+    case) keeps its first value.
+    """
+    meta: dict[str, Any] = {}
+    seen: set[str] = set()
+    key_lines: dict[str, int] = {}
+    key = ""
+    end = start
+    while end < len(lines) and lines[end].strip():
+        line = lines[end].rstrip()
+        more = _PELICAN_MORE.match(line)
+        found = None if more else _PELICAN_KEY.match(line)
+        if more and key:
+            meta[key] = f"{meta[key]} {more.group(1).strip()}".strip()
+        elif found:
+            key = found.group(1)
+            if key.lower() in seen:
+                key = ""  # a repeated key: its continuation lines go with it, unread
+            else:
+                seen.add(key.lower())
+                meta[key] = found.group(2).strip()
+                key_lines[key] = end + 1
+        else:
+            return None
+        end += 1
+    return FrontMatter(
+        meta=meta,
+        body="\n".join(lines[end + 1 :]),
+        body_line=end + 2,
+        key_lines=key_lines,
+        format="pelican",
         start_line=start + 1,
     )
 

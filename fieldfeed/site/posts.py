@@ -1,9 +1,9 @@
 """Posts from their source: one file to a validated, rendered Post, the whole site to SiteContent.
 
 Pure: nothing here walks folders, reads files or touches the build cache; that is
-:mod:`fieldfeed.site.content`, which calls :func:`parse_post` for each file (in a process pool when
-there are many) and :func:`assemble` once for the site. Each problem is a value in the result,
-so every file can be checked before anything fails.
+:mod:`fieldfeed.site.content`, which calls :func:`parse_post` for each file (in a process pool
+when there are many) and :func:`fieldfeed.site.assembly.assemble` once for the site. Each
+problem is a value in the result, so every file can be checked before anything fails.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import hashlib
 import posixpath
 import re
 import sys
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 from urllib.parse import quote, unquote, urljoin
 from zoneinfo import ZoneInfo
 
@@ -33,18 +31,15 @@ from fieldfeed.errors import Problem, display_path
 from fieldfeed.limits import (
     MAX_BODY_BYTES,
     MAX_NESTING,
-    MAX_TAGS,
     MAX_TITLE_CHARS,
     markdown_problem,
 )
-from fieldfeed.model import Post, Tag
-from fieldfeed.names import same_tag, slugify, tag_slug
-from fieldfeed.site import frontmatter, templatesyntax, text
+from fieldfeed.model import Post
+from fieldfeed.names import slugify
+from fieldfeed.site import frontmatter, metadata, templatesyntax, text
 from fieldfeed.site import markdown as markdown_module
 from fieldfeed.site.frontmatter import (
     FrontMatterError,
-    Report,
-    describe,
     meta_datetime,
     meta_string,
     parse_front_matter,
@@ -87,6 +82,8 @@ class ParseOptions:
     timezone: str
     summary_chars: int
     words_per_minute: int
+    #: ``categories``/``category`` join the tags (``[content] categories_as_tags``).
+    categories_as_tags: bool = True
     #: The content folder relative to the site root, POSIX, with a trailing "/".
     content_prefix: str = "content/"
     #: Every non-post file under the content folder (sorted, relative to the site root):
@@ -101,6 +98,7 @@ class ParseOptions:
             timezone=settings.site.timezone,
             summary_chars=settings.content.summary_chars,
             words_per_minute=settings.content.words_per_minute,
+            categories_as_tags=settings.content.categories_as_tags,
             content_prefix=display_path(settings.content_dir, settings.root).rstrip("/") + "/",
             assets=assets,
         )
@@ -152,7 +150,8 @@ def _code_digest() -> str:
     # This module and the ones it builds a Post with. The loader and the cache itself shape
     # what is cached too: fieldfeed.site.content adds their source (cache_fingerprint).
     modules = (
-        *(frontmatter, limits, markdown_module, model, names, permalinks, templatesyntax, text),
+        *(frontmatter, limits, markdown_module, metadata, model, names, permalinks),
+        *(templatesyntax, text),
         sys.modules[__name__],
     )
     return source_digest(modules)
@@ -184,6 +183,12 @@ class ParsedFile:
     #: References to other posts (file lines), placeholders in the post's HTML until
     #: :func:`fieldfeed.site.crossrefs.link_references` resolves them.
     refs: tuple[templatesyntax.Ref, ...] = ()
+    #: Hugo's ``expiryDate``: from then on the post is left out like a draft.
+    expires: datetime | None = None
+    #: ``(key, line, message)`` per unknown front-matter key (warnings, grouped by assemble).
+    unknown_keys: tuple[tuple[str, int, str], ...] = ()
+    #: A file in Jekyll's ``_drafts/`` without a date: counted as a draft, nothing more.
+    undated_draft: bool = False
 
 
 # --- the pure per-file step ----------------------------------------------------------------
@@ -219,12 +224,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     except FrontMatterError as exc:
         return failed_file(source, exc.line, exc.message, problems)
 
-    meta, lines = fm.meta, fm.key_lines
+    keys = metadata.normalize_keys(fm.meta, fm.key_lines)
+    meta, lines = keys.meta, keys.lines
     tz = _zone(options.timezone)
 
     def error(key: str | None, message: str) -> None:
         line = lines.get(key, fm.start_line) if key else fm.start_line
-        problems.append(Problem(source, line, f"{key}: {message}" if key else message))
+        shown = keys.spelled.get(key, key) if key else None
+        problems.append(Problem(source, line, f"{shown}: {message}" if shown else message))
 
     title = meta_string(meta, "title", error)
     if meta.get("title") is None:
@@ -242,6 +249,8 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         stem = source.rsplit("/", 2)[-2]  # page bundle: content/posts/<slug>/index.md
     prefixed = _DATE_PREFIX.match(stem)
     posted: datetime | None = None
+    publish, expires = metadata.publish_window(meta, tz, error)
+    unpublished = metadata.in_drafts_folder(source, options.content_prefix)
     if meta.get("date") is not None:
         posted = meta_datetime(meta["date"], tz, "date", error)
     elif prefixed:
@@ -250,15 +259,19 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
             posted = datetime(y, m, d, tzinfo=tz)
         except ValueError:
             error(None, f"date: the file name's date prefix {stem[:10]!r} is not a valid date")
-    else:
+    elif not publish and not unpublished:  # Jekyll's drafts have no date
         error("date", "required (or start the file name with YYYY-MM-DD-)")
-    updated = posted
-    if meta.get("updated") is not None:
-        updated = meta_datetime(meta["updated"], tz, "updated", error)
+    posted = metadata.publish_date(posted, publish)
+    updated_key = metadata.first_key(meta, metadata.UPDATED_KEYS)
+    updated = meta_datetime(meta[updated_key], tz, updated_key, error) if updated_key else None
+    if posted is not None and (updated is None or updated < posted):
+        updated = posted
 
-    tags = _tags(meta.get("tags"), error)
+    tags = metadata.read_tags(meta.get("tags"), error)
+    if options.categories_as_tags:
+        tags = metadata.with_categories(tags, metadata.categories(meta, error), error)
     summary_raw = meta_string(meta, "summary", error)
-    author = meta_string(meta, "author", error)
+    author = metadata.author(meta, error)
     slug_raw = meta_string(meta, "slug", error)
     id_raw = meta_string(meta, "id", error)
     image_raw = meta_string(meta, "image", error)
@@ -273,6 +286,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if not isinstance(draft, bool):
         error("draft", f"expected true or false, got {draft!r}")
         draft = False
+    draft = metadata.hidden(meta, error) or unpublished or draft
 
     found = markdown_problem(fm.body)
     if found is not None:
@@ -281,8 +295,14 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if found is not None:
         error("summary", found[1])
 
+    unknown = metadata.unknown_keys(keys)
     if any(not p.warning for p in problems) or title is None or posted is None:
-        return ParsedFile(source, None, tuple(problems))
+        undated = unpublished and posted is None and title is not None
+        if undated and not any(not p.warning for p in problems):
+            return ParsedFile(
+                source, None, tuple(problems), unknown_keys=unknown, undated_draft=True
+            )
+        return ParsedFile(source, None, tuple(problems), unknown_keys=unknown)
 
     slug = slugify(slug_raw) if slug_raw and slug_raw.strip() else None
     if slug is None:
@@ -336,6 +356,8 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         url_line=lines.get("permalink", lines.get("url", lines.get("slug", fm.start_line))),
         tags_line=lines.get("tags", fm.start_line),
         refs=tuple(dataclasses.replace(r, line=fm.body_line + r.line) for r in rendered.refs),
+        expires=expires,
+        unknown_keys=unknown,
     )
 
 
@@ -362,145 +384,3 @@ def _zone(name: str) -> ZoneInfo:
 
 def _flatten(text: str) -> str:
     return " ".join(text.split())
-
-
-def _tags(value: Any, error: Report) -> tuple[Tag, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        names = value.split(",")
-    elif isinstance(value, list) and all(
-        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
-    ):
-        names = [str(v) for v in value]
-    else:
-        if isinstance(value, list):
-            bad = next(
-                v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)
-            )
-            kind = f"a list containing {describe(bad)}"
-        else:
-            kind = describe(value)
-        error("tags", f"expected a list or a comma-separated string, got {kind}")
-        return ()
-    seen: dict[str, Tag] = {}
-    for raw_name in names:
-        name = " ".join(raw_name.split())
-        if name:
-            slug = tag_slug(name)
-            seen.setdefault(slug, Tag(name=name, slug=slug))
-    if len(seen) > MAX_TAGS:
-        error("tags", f"{len(seen):,} tags; a post may have at most {MAX_TAGS}")
-        return ()
-    return tuple(seen.values())
-
-
-# --- the pure whole-site step --------------------------------------------------------------
-
-
-def _tag_collisions(good: list[ParsedFile]) -> list[Problem]:
-    """A warning for each post spelling a tag differently from the first spelling of its
-    slug (oldest post first) when the two are not the same tag by PRODUCT.md's rule
-    (:func:`fieldfeed.names.same_tag`): "Node.js" and "Node JS" still share one feed.
-
-    A warning, not an error: merging spellings under one slug is what the site has always
-    done and often what the writer meant; symbols that do tell tags apart (C, C++, C#)
-    already get their own slugs, so what is left is for the writer to judge.
-    """
-    first: dict[str, tuple[str, str]] = {}
-    found: list[Problem] = []
-    posts = sorted(
-        ((f.post, f) for f in good if f.post is not None), key=lambda p: (p[0].date, p[0].slug)
-    )
-    for post, f in posts:
-        for tag in post.tags:
-            name, source = first.setdefault(tag.slug, (tag.name, f.source))
-            if not same_tag(name, tag.name):
-                message = (
-                    f"tags: {tag.name!r} and {name!r} ({source}) share the feed "
-                    f"tags/{tag.slug}/ and are merged into one tag; spell them alike, or "
-                    "differently enough to get two feeds"
-                )
-                found.append(Problem(f.source, f.tags_line, message, warning=True))
-    return found
-
-
-def _link_collisions(good: list[ParsedFile]) -> list[Problem]:
-    """An error on each post sharing a slug, a link or an id with another, naming the others.
-
-    One report per set of posts: two posts with one slug and so one link are told once, as
-    the slug (the cause); two own ``permalink``s alike, as the permalink.
-    """
-    found: list[Problem] = []
-    reported: set[frozenset[str]] = set()
-
-    def report(groups: dict[str, list[ParsedFile]], key: str, line: str) -> None:
-        for value, group in groups.items():
-            sources = frozenset(g.source for g in group)
-            if len(sources) < 2 or sources in reported:
-                continue
-            reported.add(sources)
-            for f in group:
-                others = ", ".join(g.source for g in group if g is not f)
-                message = f"{key}: {value!r} is also used by {others}"
-                found.append(Problem(f.source, getattr(f, line), message))
-
-    by_slug: dict[str, list[ParsedFile]] = defaultdict(list)
-    by_url: dict[str, list[ParsedFile]] = defaultdict(list)
-    # Explicit ids and links share one space: an id equal to another post's link collides.
-    by_id: dict[str, list[ParsedFile]] = defaultdict(list)
-    for f in good:
-        assert f.post is not None
-        by_slug[f.post.slug].append(f)
-        by_url[f.post.url].append(f)
-        by_id[f.post.id].append(f)
-        if f.post.id != f.post.url:
-            by_id[f.post.url].append(f)
-    report(by_slug, "slug", "slug_line")
-    report(by_url, "permalink", "url_line")
-    report(by_id, "id", "id_line")
-    return found
-
-
-def assemble(
-    parsed: list[ParsedFile], now: datetime, rendered: int = 0
-) -> tuple[SiteContent, tuple[Problem, ...]]:
-    """Cross-file rules: one slug and one id per post, one display name per tag, the order.
-
-    Returns the content and the errors (sorted by path, then line); warnings are in the
-    content. Drafts and future posts are checked like the rest, then left out.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    errors = [p for f in parsed for p in f.problems if not p.warning]
-    warnings = [p for f in parsed for p in f.problems if p.warning]
-    good = [f for f in parsed if f.post is not None]
-
-    errors.extend(_link_collisions(good))
-    warnings.extend(_tag_collisions(good))
-    posts = [f.post for f in good if f.post is not None]
-    drafts = sum(1 for p in posts if p.draft)
-    future = sum(1 for p in posts if not p.draft and p.date > now)
-    published = [p for p in posts if not p.draft and p.date <= now]
-    # A tag's display name is the spelling of the oldest published post that uses it.
-    names: dict[str, str] = {}
-    for post in sorted(published, key=lambda p: (p.date, p.slug)):
-        for tag in post.tags:
-            names.setdefault(tag.slug, tag.name)
-    published = [
-        p
-        if all(names[t.slug] == t.name for t in p.tags)
-        else dataclasses.replace(p, tags=tuple(Tag(names[t.slug], t.slug) for t in p.tags))
-        for p in published
-    ]
-    published.sort(key=lambda p: p.slug)
-    published.sort(key=lambda p: p.date, reverse=True)
-    content = SiteContent(
-        posts=tuple(published),
-        warnings=tuple(sorted(warnings, key=lambda p: (p.path, p.line))),
-        files=len(parsed),
-        drafts=drafts,
-        future=future,
-        rendered=rendered,
-    )
-    return content, tuple(sorted(errors, key=lambda p: (p.path, p.line, p.message)))
