@@ -2,8 +2,8 @@
 
 ``load_content`` is the IO wrapper (walk, read, cache, process pool); the pure steps are
 ``parse_post`` per file (:mod:`fieldfeed.site.posts`) and ``assemble`` for the whole site
-(:mod:`fieldfeed.site.assembly`: collisions, tag names, order). They are re-exported here. Every problem in every file is
-collected before anything fails.
+(:mod:`fieldfeed.site.assembly`: collisions, tag names, order). They are re-exported here.
+Every problem in every file is collected before anything fails.
 
 Memory: with the build cache on, every Post in ``SiteContent`` holds a reference into the
 cache's body store instead of its HTML, and ``Post.html`` reads the body on access (see
