@@ -363,3 +363,34 @@ def test_hugo_list_pages_are_not_posts_by_default(tmp_path: Path) -> None:
     found = find_site_files(content, tmp_path, ContentSettings().exclude)
     assert [p.name for p in found.posts] == ["a.md"]
     assert [p.name for p in found.assets] == ["pic.png"]
+
+
+def test_an_unreadable_date_falls_back_to_the_file_names_date(tmp_path: Path) -> None:
+    """jekyllrb.com's 3.9.3 post has `date: 2023-01-29 18:30:22 2023 -0800` (Ruby reads it):
+    one such post must not stop a migrated blog's build. With a date prefix in the file name,
+    that date is used and `check` warns; without one it stays an error."""
+    root = tmp_path / "site"
+    (root / "content").mkdir(parents=True)
+    (root / "fieldfeed.toml").write_text(
+        '[site]\ntitle = "T"\nurl = "https://t.example/"\ntimezone = "America/Los_Angeles"\n'
+        'post_path = "news/{year}/{month}/{day}/{slug}/"\n',
+        encoding="utf-8",
+    )
+    typo = "---\ntitle: Released\ndate: 2023-01-29 18:30:22 2023 -0800\n---\nBody.\n"
+    (root / "content" / "2023-01-29-jekyll-3-9-3-released.markdown").write_text(typo)
+    proc = check_subprocess(root)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "content/2023-01-29-jekyll-3-9-3-released.markdown:3: warning: date: expected ISO 8601, "
+        "got '2023-01-29 18:30:22 2023 -0800'; using the file name's date 2023-01-29"
+    ) in proc.stderr
+    build(root)
+    (entry,) = feed(root).entries
+    assert entry.link == "https://t.example/news/2023/01/29/jekyll-3-9-3-released/"
+
+    (root / "content" / "2023-01-29-jekyll-3-9-3-released.markdown").rename(
+        root / "content" / "released.md"
+    )
+    proc = check_subprocess(root)
+    assert proc.returncode == 1
+    assert "content/released.md:3: date: expected ISO 8601" in proc.stderr

@@ -252,7 +252,19 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     publish, expires = metadata.publish_window(meta, tz, error)
     unpublished = metadata.in_drafts_folder(source, options.content_prefix)
     if meta.get("date") is not None:
-        posted = meta_datetime(meta["date"], tz, "date", error)
+        unread: list[str] = []
+        posted = meta_datetime(meta["date"], tz, "date", lambda _key, msg: unread.append(msg))
+        fallback = _prefix_date(prefixed, tz) if posted is None else None
+        if fallback is not None:
+            # Jekyll reads dates leniently (Ruby's Time.parse), so a migrated blog may hold one
+            # we cannot read; the file name's date keeps the post (and its URL) rather than
+            # stopping the whole build on one typo.
+            line = lines.get("date", fm.start_line)
+            message = f"date: {unread[0]}; using the file name's date {stem[:10]}"
+            problems.append(Problem(source, line, message, warning=True))
+            posted = fallback
+        elif posted is None:
+            error("date", unread[0])
     elif prefixed:
         try:
             y, m, d = (int(g) for g in prefixed.groups()[:3])
@@ -368,6 +380,17 @@ def _image_url(raw: str | None, url: str, assets: AssetResolver | None) -> str |
     value = raw.strip()
     found = assets(value) if assets is not None and "://" not in value else None
     return found or urljoin(url, value)
+
+
+def _prefix_date(prefixed: re.Match[str] | None, tz: ZoneInfo) -> datetime | None:
+    """Midnight (site time) of a file name's ``YYYY-MM-DD-`` prefix; None if absent or invalid."""
+    if prefixed is None:
+        return None
+    try:
+        y, m, d = (int(g) for g in prefixed.groups()[:3])
+        return datetime(y, m, d, tzinfo=tz)
+    except ValueError:
+        return None
 
 
 def failed_file(
