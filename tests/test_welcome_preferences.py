@@ -336,3 +336,18 @@ def test_welcome_off_and_a_failing_welcome_never_undo_the_confirmation(
             engine = open_store(settings.database_url)
             assert subs.get(engine, READER).status == "active"  # type: ignore[union-attr]
             assert READER not in caplog.text  # logged by subscriber id, not by address
+
+
+def test_preferences_posts_are_rate_limited_on_their_own(served: Served) -> None:
+    s = served
+    engine = open_store(s.settings.database_url)
+    sub, _ = subs.upsert(engine, READER, status="active", now=NOW)
+    path = f"/preferences/{sign_preferences(SECRET.encode(), sub.id, int(NOW.timestamp()))}"
+    rate = s.settings.serve.subscribe_rate
+    for _ in range(rate):
+        assert s.http.post(path, data={"do": "save", "tags": "go"}).status_code == 200
+    r = s.http.post(path, data={"do": "save", "tags": "databases"})
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    assert subs.get(engine, READER).tags == ("go",)  # type: ignore[union-attr]
+    # Sign-ups from the same client are counted separately.
+    assert s.http.post("/subscribe", data={"email": "new@example.org"}).status_code == 200
