@@ -80,6 +80,9 @@ def _form(
         name=name,
         topics=topics_of(request).tags(),
         chosen=chosen,
+        # The free-text field of earlier versions: a site's own subscribe.html may still use
+        # it (its comma-separated value is accepted when it names the site's tags).
+        tags=", ".join(chosen),
         schedule_text="",
     )
 
