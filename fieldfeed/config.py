@@ -85,6 +85,8 @@ class DigestSettings:
     unsubscribe_mailto: str = ""
     #: Where serve's /archive/ is public; set, each digest links to its web copy there.
     archive_url: str = ""
+    #: Mail a welcome (templates welcome.html/.txt) once, when a subscription is confirmed.
+    welcome: bool = True
 
     def issue_archive_url(self, number: int) -> str | None:
         """The "view in the browser" URL of issue ``number``, or None without an archive."""

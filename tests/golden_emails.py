@@ -139,7 +139,7 @@ def build_emails_golden() -> dict[str, bytes]:
     from fieldfeed.mail.message import MessageTemplate, default_list_id
     from fieldfeed.mail.render import personalize, render_issue
     from fieldfeed.mail.templating import template_env
-    from fieldfeed.mail.tokens import unsubscribe_link
+    from fieldfeed.mail.tokens import preferences_link, unsubscribe_link
 
     settings = golden_settings()
     issue = golden_issue()
@@ -153,12 +153,18 @@ def build_emails_golden() -> dict[str, bytes]:
     )
     subscriber = golden_subscriber()
     url = unsubscribe_link(settings.digest.unsubscribe_url, GOLDEN_SECRET, subscriber.id)
-    html, text = personalize(rendered, subscriber, url)
+    prefs = preferences_link(
+        settings.digest.unsubscribe_url,
+        GOLDEN_SECRET,
+        subscriber.id,
+        int(issue.created.timestamp()),
+    )
+    html, text = personalize(rendered, subscriber, url, "", prefs)
     template = MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings))
     return {
         "issue-7.html": html.encode("utf-8"),
         "issue-7.txt": text.encode("utf-8"),
-        "issue-7.rfc822": template.build(subscriber, url),
+        "issue-7.rfc822": template.build(subscriber, url, prefs),
     }
 
 

@@ -42,8 +42,15 @@ from fieldfeed.names import header_text
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
 from fieldfeed.web.app import create_app
-from fieldfeed.web.mail import CONFIRMATION_FIELDS, build_confirmation, confirmation_bytes
+from fieldfeed.web.mail import (
+    CONFIRMATION_FIELDS,
+    WELCOME_FIELDS,
+    build_confirmation,
+    confirmation_bytes,
+    serve_mail_bytes,
+)
 from fieldfeed.web.services import WebServices
+from fieldfeed.web.welcome import WelcomeLinks, build_welcome
 
 PARSER = BytesParser(policy=email.policy.default)
 PAYLOAD = (
@@ -165,6 +172,24 @@ def test_any_name_gives_exactly_the_expected_confirmation_headers(name: str) -> 
     assert list(msg.keys()) == list(CONFIRMATION_FIELDS)
     assert msg["To"].addresses[0].display_name == display_name(name)
     assert msg["To"].addresses[0].addr_spec == sub.email
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(max_size=250), title=st.text(max_size=120), topic=st.text(max_size=60))
+def test_any_name_title_and_topic_give_exactly_the_expected_welcome_headers(
+    name: str, title: str, topic: str
+) -> None:
+    sub = dataclasses.replace(golden_subscriber(), name=name)
+    site = dataclasses.replace(_SETTINGS.site, title=title or "x")
+    settings_ = dataclasses.replace(_SETTINGS, site=site)
+    links = WelcomeLinks("https://e.org/u/1.abc", "https://e.org/preferences/1.2.abc", None, None)
+    message = build_welcome(settings_, sub, links, (topic,), GOLDEN_NOW)
+    raw = serve_mail_bytes(message)
+    msg = PARSER.parsebytes(raw)
+    assert list(msg.keys()) == list(WELCOME_FIELDS)
+    assert msg["To"].addresses[0].display_name == display_name(name)
+    assert msg["To"].addresses[0].addr_spec == sub.email
+    assert msg["List-Unsubscribe"] == "<https://e.org/u/1.abc>"
 
 
 @given(st.text())

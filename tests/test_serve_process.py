@@ -16,7 +16,7 @@ from serve_helpers import ServeProcess, serve_process
 
 from fieldfeed.config import load_settings
 from fieldfeed.errors import ConfigError
-from fieldfeed.mail.tokens import sign_confirmation, sign_unsubscribe
+from fieldfeed.mail.tokens import sign_confirmation, sign_preferences, sign_unsubscribe
 from fieldfeed.store import open_store
 from fieldfeed.store import subscribers as subs
 from fieldfeed.web.server import RedactTokens, redact_tokens
@@ -152,7 +152,11 @@ def test_tokens_are_redacted_from_the_access_log(tmp_path: Path) -> None:
     pending, _ = subs.upsert(engine, "bob@example.org", status="pending", now=NOW)
     unsub = sign_unsubscribe(SECRET.encode(), sub.id)
     confirm = sign_confirmation(SECRET.encode(), pending.email, int(time.time()))
+    prefs = sign_preferences(SECRET.encode(), sub.id, int(time.time()))
     with serve_process(site, ENV) as srv, httpx.Client(base_url=srv.base, timeout=10) as http:
+        assert http.get(f"/preferences/{prefs}").status_code == 200
+        assert http.post(f"/preferences/{prefs}", data={"do": "save"}).status_code == 200
+        assert http.get(f"/preferences/{prefs}x").status_code == 400
         assert http.get(f"/u/{unsub}").status_code == 200
         assert http.get(f"/confirm/{confirm}?utm_source=x").status_code == 200
         assert http.get(f"/confirm/{confirm}x").status_code == 400
@@ -161,13 +165,22 @@ def test_tokens_are_redacted_from_the_access_log(tmp_path: Path) -> None:
     assert '"GET /u/<redacted> HTTP/1.1" 200' in log
     assert '"POST /u/<redacted> HTTP/1.1" 200' in log
     assert '"GET /confirm/<redacted>?utm_source=x HTTP/1.1" 200' in log
-    for secret_part in (unsub, confirm, unsub.split(".")[-1], confirm.split(".")[-1]):
+    assert '"GET /preferences/<redacted> HTTP/1.1" 200' in log
+    assert '"POST /preferences/<redacted> HTTP/1.1" 200' in log
+    assert '"GET /preferences/<redacted> HTTP/1.1" 400' in log
+    for secret_part in (
+        unsub,
+        confirm,
+        prefs,
+        *(t.split(".")[-1] for t in (unsub, confirm, prefs)),
+    ):
         assert secret_part not in log
 
 
 def test_redaction_covers_messages_arguments_and_tracebacks() -> None:
     assert redact_tokens("GET /u/12.abc_-DEF HTTP/1.1") == "GET /u/<redacted> HTTP/1.1"
     assert redact_tokens("/confirm/a.b.c/x?y") == "/confirm/<redacted>/x?y"
+    assert redact_tokens("GET /preferences/7.1.abc?x") == "GET /preferences/<redacted>?x"
     assert redact_tokens("/rss.xml /archive/1/") == "/rss.xml /archive/1/"
     try:
         raise ValueError("bad path /u/SECRET.TOKEN")

@@ -109,3 +109,32 @@ def test_load_secret() -> None:
     with pytest.raises(ConfigError, match="too short") as info:
         load_secret({"FIELDFEED_SECRET": "hunter2"})
     assert "hunter2" not in str(info.value)
+
+
+def test_preferences_tokens_verify_expire_and_are_their_own_kind() -> None:
+    from fieldfeed.mail.tokens import (
+        PREFERENCES_MAX_AGE,
+        preferences_link,
+        sign_preferences,
+        sign_unsubscribe,
+        verify_preferences,
+        verify_unsubscribe,
+    )
+
+    key = b"k" * 40
+    token = sign_preferences(key, 345, 1_000_000)
+    assert verify_preferences(key, token, 1_000_000) == 345
+    assert verify_preferences(key, token, 1_000_000 + PREFERENCES_MAX_AGE) == 345
+    assert verify_preferences(key, token, 1_000_001 + PREFERENCES_MAX_AGE) is None  # expired
+    assert verify_preferences(key, token, 1_000_000 - 301) is None  # from the future
+    assert verify_preferences(b"j" * 40, token, 1_000_000) is None
+    assert verify_preferences(key, token.replace("345.", "346.", 1), 1_000_000) is None
+    # Neither kind passes as the other.
+    assert verify_unsubscribe(key, token) is None
+    assert verify_preferences(key, sign_unsubscribe(key, 345), 1_000_000) is None
+    for garbage in ("", "...", "1.2", "1.2.3.4", "x.1.AAAA", "01.1." + token.split(".")[2]):
+        assert verify_preferences(key, garbage, 1_000_000) is None
+    assert preferences_link("https://ex.org/news/u/", key, 345, 1_000_000) == (
+        "https://ex.org/news/preferences/" + token
+    )
+    assert preferences_link("", key, 345, 1_000_000) == ""

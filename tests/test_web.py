@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -72,6 +73,11 @@ def make_site(root: Path, rate: int = 100) -> Settings:
     (public / "feed.json").write_bytes(b'{"version": "https://jsonfeed.org/version/1.1"}')
     (public / "feed.xsl").write_bytes(b'<?xml version="1.0"?><xsl:stylesheet/>')
     (public / "tags" / "go" / "rss.xml").write_bytes(RSS)
+    # The site's topics, as a build writes them: a JSON feed per tag, items naming the tag.
+    for slug, name in (("go", "Go"), ("databases", "Databases")):
+        (public / "tags" / slug).mkdir(parents=True, exist_ok=True)
+        feed = {"items": [{"id": "p", "tags": [name]}]}
+        (public / "tags" / slug / "feed.json").write_text(json.dumps(feed), encoding="utf-8")
     (root / "secret.txt").write_text("not served", encoding="utf-8")
     return load_settings(root)
 
@@ -406,7 +412,7 @@ async def test_subscribe_then_confirm(site: Site) -> None:
     assert r.status_code == 200 and "subscribed" in r.text
     sub = subs.get(site.engine(), "fay@example.org")
     assert sub is not None and sub.status == "active"
-    assert sub.name == "Fay" and sub.tags == ("go", "databases")
+    assert sub.name == "Fay" and sub.tags == ("databases", "go")  # in the site's order
 
 
 @pytest.mark.anyio

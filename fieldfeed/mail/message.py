@@ -37,6 +37,7 @@ from fieldfeed.mail.headers import (
 from fieldfeed.mail.render import (
     PH_EMAIL,
     PH_NAME,
+    PH_PREFERENCES,
     PH_RECIPIENT,
     PH_TAG_FILTER,
     PH_UNSUBSCRIBE,
@@ -268,11 +269,15 @@ class MessageTemplate:
         if self._dkim.enabled:
             self._key = dkim_signing.load_key(self._dkim)
 
-    def build(self, subscriber: Subscriber, unsubscribe_url: str) -> bytes:
+    def build(
+        self, subscriber: Subscriber, unsubscribe_url: str, preferences_url: str = ""
+    ) -> bytes:
         """The complete message for ``subscriber`` as bytes with CRLF line endings.
 
         ``unsubscribe_url`` is the subscriber's one-click link (``[digest] unsubscribe_url`` +
-        token, see :func:`fieldfeed.mail.tokens.unsubscribe_link`). Raises MessageError for a name
+        token, see :func:`fieldfeed.mail.tokens.unsubscribe_link`); ``preferences_url`` the
+        signed link to their preferences page (:func:`~fieldfeed.mail.tokens.preferences_link`).
+        Raises MessageError for a name
         or address with a line break, a non-ASCII address, or an unusable URL; a caller
         sending a whole list records that as this recipient's failure and goes on.
         """
@@ -280,12 +285,15 @@ class MessageTemplate:
         name = display_name(subscriber.name)
         if not _URI.fullmatch(unsubscribe_url) or len(unsubscribe_url) > 900:
             raise MessageError(f"unusable unsubscribe URL {unsubscribe_url!r}")
+        if preferences_url and (not _URI.fullmatch(preferences_url) or len(preferences_url) > 900):
+            raise MessageError(f"unusable preferences URL {preferences_url!r}")
 
         values = {
             PH_RECIPIENT: f"{name} <{email}>" if name else email,
             PH_NAME: name,
             PH_EMAIL: email,
             PH_UNSUBSCRIBE: unsubscribe_url,
+            PH_PREFERENCES: preferences_url,
             PH_TAG_FILTER: tag_filter_sentence(subscriber, self._tag_names)
             if subscriber.tags
             else "",

@@ -109,9 +109,11 @@ def write_preview(
     sub = sample_subscriber(now)
     rendered = _render_as(settings, issue, since, sub)
     url = settings.digest.unsubscribe_url + PREVIEW_TOKEN
+    base = tokens.serve_base(settings.digest.unsubscribe_url)
+    prefs = base + tokens.PREFERENCES_PATH + PREVIEW_TOKEN if base else ""
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
-    html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names))
-    eml = message_template(settings, rendered, issue).build(sub, url)
+    html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names), prefs)
+    eml = message_template(settings, rendered, issue).build(sub, url, prefs)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"issue-{issue.number}"
     paths = (stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml"))
@@ -163,7 +165,10 @@ def send_test(
     rendered = _render_as(settings, issue, since, sub)
     secret, _warnings = load_site_secret(settings, environ)
     url = tokens.unsubscribe_link(settings.digest.unsubscribe_url, secret, sub.id)
-    message = message_template(settings, rendered, issue, test=True).build(sub, url)
+    prefs = tokens.preferences_link(
+        settings.digest.unsubscribe_url, secret, sub.id, int(now.timestamp())
+    )
+    message = message_template(settings, rendered, issue, test=True).build(sub, url, prefs)
     transport = transport_factory(settings, environ)()
     policy = send_policy(settings)
     try:

@@ -4,7 +4,8 @@ Pure: takes settings, a template environment, the issue and its posts, returns s
 expensive work (jinja2, premailer) happens once per issue and per distinct post subset (for
 tag-filtered subscribers); :mod:`fieldfeed.mail.message` then substitutes each recipient's values
 into the placeholders, escaped. Templates never see a real recipient: the variables
-``recipient``, ``name``, ``email``, ``unsubscribe_url`` and ``tag_filter`` hold placeholders.
+``recipient``, ``name``, ``email``, ``unsubscribe_url``, ``preferences_url`` and ``tag_filter``
+hold placeholders.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ PH_NAME = "XXFFNAMEXX"  #: the subscriber's name, possibly empty
 PH_EMAIL = "XXFFEMAILXX"  #: the subscriber's address
 PH_UNSUBSCRIBE = "XXFFUNSUBXX"  #: the one-click unsubscribe URL
 PH_TAG_FILTER = "XXFFFILTERXX"  #: "Only posts tagged A, B." or empty
-PLACEHOLDERS = (PH_RECIPIENT, PH_NAME, PH_EMAIL, PH_UNSUBSCRIBE, PH_TAG_FILTER)
+PH_PREFERENCES = "XXFFPREFSXX"  #: the signed preferences page URL (topics, unsubscribe)
+PLACEHOLDERS = (PH_RECIPIENT, PH_NAME, PH_EMAIL, PH_UNSUBSCRIBE, PH_TAG_FILTER, PH_PREFERENCES)
 
 HTML_TEMPLATE = "digest.html"
 TEXT_TEMPLATE = "digest.txt"
@@ -199,14 +201,18 @@ def inline_css(html: str) -> str:
 
 
 def personalize(
-    rendered: RenderedIssue, subscriber: Subscriber, unsubscribe_url: str, tag_filter: str = ""
+    rendered: RenderedIssue,
+    subscriber: Subscriber,
+    unsubscribe_url: str,
+    tag_filter: str = "",
+    preferences_url: str = "",
 ) -> tuple[str, str]:
     """(html, text) of ``rendered`` for one subscriber, e.g. for previews and golden files.
 
     The slow, obvious version of what :class:`fieldfeed.mail.message.MessageTemplate` does on
     encoded bytes: values are HTML-escaped for the HTML and inserted as-is into the text.
     """
-    values = recipient_values(subscriber, unsubscribe_url, tag_filter)
+    values = recipient_values(subscriber, unsubscribe_url, tag_filter, preferences_url)
     html, text = rendered.html, rendered.text
     for placeholder, value in values.items():
         html = html.replace(placeholder, html_lib.escape(value, quote=True))
@@ -215,7 +221,7 @@ def personalize(
 
 
 def recipient_values(
-    subscriber: Subscriber, unsubscribe_url: str, tag_filter: str = ""
+    subscriber: Subscriber, unsubscribe_url: str, tag_filter: str = "", preferences_url: str = ""
 ) -> dict[str, str]:
     """Placeholder -> unescaped value for one subscriber."""
     recipient = f"{subscriber.name} <{subscriber.email}>" if subscriber.name else subscriber.email
@@ -225,6 +231,7 @@ def recipient_values(
         PH_EMAIL: subscriber.email,
         PH_UNSUBSCRIBE: unsubscribe_url,
         PH_TAG_FILTER: tag_filter,
+        PH_PREFERENCES: preferences_url,
     }
 
 
@@ -271,4 +278,5 @@ def _context(
         "email": PH_EMAIL,
         "unsubscribe_url": PH_UNSUBSCRIBE,
         "tag_filter": PH_TAG_FILTER,
+        "preferences_url": PH_PREFERENCES,
     }

@@ -207,7 +207,11 @@ def send_issue(
         variant = job.delivery.variant
         assert variant is not None
         url = tokens.unsubscribe_link(base, secret, job.subscriber.id)
-        return templates[variant].build(job.subscriber, url)
+        # Issued at the issue's time, so a resumed send writes the same bytes.
+        prefs = tokens.preferences_link(
+            base, secret, job.subscriber.id, int(issue.created.timestamp())
+        )
+        return templates[variant].build(job.subscriber, url, prefs)
 
     done = 0
 

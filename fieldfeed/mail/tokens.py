@@ -1,4 +1,4 @@
-"""Signed tokens for one-click unsubscribe links and double-opt-in confirmation links.
+"""Signed tokens for one-click unsubscribe, double-opt-in confirmation and preferences links.
 
 HMAC-SHA256 with the site's secret (``FIELDFEED_SECRET``). Each token kind MACs a distinct
 purpose prefix, so an unsubscribe token can never pass as a confirmation token or the other way
@@ -14,6 +14,7 @@ Formats (all parts URL-safe)::
 
     unsubscribe:   <subscriber id, decimal>.<base64url(MAC[:12])>            e.g. 345.Xy3...
     confirmation:  <base64url(email)>.<issued_at, decimal>.<base64url(MAC[:15])>
+    preferences:   <subscriber id>.<issued_at, decimal>.<base64url(MAC[:15])>
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import hmac
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from fieldfeed.errors import ConfigError
 
@@ -37,6 +39,11 @@ MAKE_SECRET_HINT = '`python -c "import secrets; print(secrets.token_urlsafe(32))
 
 _UNSUB_PURPOSE = b"fieldfeed/unsubscribe/v1\x00"
 _CONFIRM_PURPOSE = b"fieldfeed/confirm/v1\x00"
+_PREFS_PURPOSE = b"fieldfeed/preferences/v1\x00"
+#: How long a preferences link works, in seconds. It shows the address and its topics and can
+#: change them, so an old forwarded mail should not keep that power for ever; every mail
+#: carries a fresh link, and unsubscribing (``/u/``) never expires.
+PREFERENCES_MAX_AGE = 180 * 24 * 3600
 # 12 bytes (96 bits) keeps the unsubscribe link short enough for List-Unsubscribe (see
 # FIELD-NOTES: long URIs get RFC 2047-encoded); forging one still takes ~2**95 tries online.
 _UNSUB_MAC_BYTES = 12
@@ -199,3 +206,79 @@ def verify_confirmation(secret: bytes, token: str, now: int, max_age: int) -> st
 def unsubscribe_link(base_url: str, secret: bytes, subscriber_id: int) -> str:
     """``[digest] unsubscribe_url`` + the subscriber's token: the per-recipient one-click URL."""
     return base_url + sign_unsubscribe(secret, subscriber_id)
+
+
+def _prefs_payload(subscriber_id: int, issued_at: int) -> bytes:
+    return f"{subscriber_id}.{issued_at}".encode("ascii")
+
+
+def sign_preferences(secret: bytes, subscriber_id: int, issued_at: int) -> str:
+    """A URL-safe token opening ``subscriber_id``'s preferences page, issued at ``issued_at``.
+
+    Its own purpose: an unsubscribe token (which mail providers see in List-Unsubscribe)
+    can never open the preferences page, and a preferences token never unsubscribes by POST
+    to /u/. Expires (see :data:`PREFERENCES_MAX_AGE`), unlike the unsubscribe token.
+    """
+    if subscriber_id < 0 or issued_at < 0:
+        raise ValueError("subscriber id and issued_at must not be negative")
+    mac = _mac(secret, _PREFS_PURPOSE, _prefs_payload(subscriber_id, issued_at), _CONFIRM_MAC_BYTES)
+    return f"{subscriber_id}.{issued_at}.{_b64(mac)}"
+
+
+def verify_preferences(
+    secret: bytes, token: str, now: int, max_age: int = PREFERENCES_MAX_AGE
+) -> int | None:
+    """The subscriber id in ``token`` if it is authentic and not older than ``max_age``.
+
+    None for forged, altered, garbage or expired tokens (and for ones from the future beyond
+    :data:`CLOCK_SKEW`). Never raises.
+    """
+    try:
+        parts = token.split(".")
+        if len(parts) != 3 or not all(_DECIMAL.fullmatch(p) for p in parts[:2]):
+            return None
+        mac = _unb64(parts[2])
+        if mac is None or len(mac) != _CONFIRM_MAC_BYTES:
+            return None
+        ident, issued_at = int(parts[0]), int(parts[1])
+        expected = _mac(secret, _PREFS_PURPOSE, _prefs_payload(ident, issued_at), len(mac))
+        if not hmac.compare_digest(mac, expected):
+            return None
+        if not (now - max_age <= issued_at <= now + CLOCK_SKEW):
+            return None
+        return ident
+    except Exception:  # a verifier on a public endpoint must never raise
+        return None
+
+
+def serve_base(unsubscribe_url: str) -> str | None:
+    """Where ``serve`` is public, ending in "/": the parent of ``[digest] unsubscribe_url``'s
+    /u/ endpoint (None when that is not an http(s) URL with a host).
+
+    Links are built from configuration only, never from a request's Host header.
+    """
+    unsub = unsubscribe_url.strip()
+    if not unsub.startswith(("https://", "http://")):
+        return None
+    parts = urlsplit(unsub)
+    if not parts.netloc:
+        return None
+    path = parts.path.rstrip("/")
+    if path.endswith("/u"):
+        path = path[: -len("/u")]
+    return f"{parts.scheme}://{parts.netloc}{path}/"
+
+
+#: serve's preferences page, under :func:`serve_base`.
+PREFERENCES_PATH = "preferences/"
+
+
+def preferences_link(
+    unsubscribe_url: str, secret: bytes, subscriber_id: int, issued_at: int
+) -> str:
+    """The subscriber's signed preferences URL beside ``[digest] unsubscribe_url``'s /u/
+    (empty when serve's public URL is not configured)."""
+    base = serve_base(unsubscribe_url)
+    if base is None:
+        return ""
+    return base + PREFERENCES_PATH + sign_preferences(secret, subscriber_id, issued_at)

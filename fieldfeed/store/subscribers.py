@@ -205,6 +205,43 @@ def upsert(
         return _to_model(row), "updated"
 
 
+def activate_pending(engine: Engine | Connection, subscriber_id: int, *, now: datetime) -> bool:
+    """Pending -> active in one conditional UPDATE. True only for the call that changed it.
+
+    Two confirmations racing (a double click, a mail scanner and a person) both see the row,
+    but only one UPDATE matches ``status = 'pending'``: the caller that gets True is the one
+    that sends the welcome mail, so it goes out once.
+    """
+    with _begin(engine) as conn:
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.id == subscriber_id, t.c.status == "pending")
+            .values(status="active", confirmed=now, unsubscribed_at=None, consecutive_bounces=0)
+        )
+    return bool(result.rowcount)
+
+
+def set_tags(
+    engine: Engine | Connection, subscriber_id: int, tags: Sequence[str]
+) -> Subscriber | None:
+    """Replace the tag filter of a pending or active subscriber (empty: every post).
+
+    Returns the updated subscriber, or None when the id is unknown or no longer subscribed
+    (an old preferences link must not change the record of someone who left).
+    """
+    tag_text = ",".join(parse_tags(tags))
+    with _begin(engine) as conn:
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.id == subscriber_id, t.c.status.in_(("pending", "active")))
+            .values(tags=tag_text)
+        )
+        if not result.rowcount:
+            return None
+        row = conn.execute(sa.select(t).where(t.c.id == subscriber_id)).one()
+    return _to_model(row)
+
+
 def unsubscribe(engine: Engine | Connection, email: str, *, now: datetime) -> Subscriber | None:
     """Mark an address unsubscribed (kept, so the history and a re-import can see it)."""
     keys = _keys(email)

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fieldfeed.config import Settings
 from fieldfeed.errors import StateError
 from fieldfeed.store.engine import database_error_text
-from fieldfeed.web import archive, subscribe, unsubscribe
+from fieldfeed.web import archive, preferences, subscribe, unsubscribe
 from fieldfeed.web.compress import GzipPages
 from fieldfeed.web.dbcheck import DatabaseVerdict
 from fieldfeed.web.health import health
@@ -32,6 +32,7 @@ from fieldfeed.web.pages import Pages
 from fieldfeed.web.ratelimit import RateLimiter
 from fieldfeed.web.services import WebServices
 from fieldfeed.web.static import StaticFiles
+from fieldfeed.web.topics import SiteTopics
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
         Route("/confirm/{token}", subscribe.confirm_post, methods=["POST"]),
         Route("/u/{token}", unsubscribe.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", unsubscribe.unsubscribe_post, methods=["POST"]),
+        Route(preferences.PREFERENCES_ROUTE, preferences.preferences_page, methods=["GET"]),
+        Route(preferences.PREFERENCES_ROUTE, preferences.preferences_post, methods=["POST"]),
         Route("/archive", archive_slash, methods=["GET"]),
         Route("/archive/", archive.archive_index, methods=["GET"]),
         Route("/archive/{number}/", archive.archive_issue, methods=["GET"]),
@@ -135,6 +138,9 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
     app.state.services = services
     app.state.pages = pages
     app.state.limiter = RateLimiter(settings.serve.subscribe_rate, 3600.0)
+    # Preferences POSTs count on their own: changing topics must not use up the sign-ups.
+    app.state.preferences_limiter = RateLimiter(settings.serve.subscribe_rate, 3600.0)
+    app.state.topics = SiteTopics(settings.output_dir)
     app.state.origins = configured_origins(settings)
     app.state.database_verdict = DatabaseVerdict()
     if public_base(settings) is None:

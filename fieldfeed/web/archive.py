@@ -25,6 +25,7 @@ from fieldfeed.config import Settings
 from fieldfeed.mail.render import (
     PH_EMAIL,
     PH_NAME,
+    PH_PREFERENCES,
     PH_RECIPIENT,
     PH_TAG_FILTER,
     PH_UNSUBSCRIBE,
@@ -131,6 +132,7 @@ def render_public(settings: Settings, issue: Issue, since: datetime | None) -> s
         # The archive copy belongs to nobody: its "unsubscribe" link goes to the subscribe
         # page (a fixed path), never to anyone's token.
         PH_UNSUBSCRIBE: "/subscribe",
+        PH_PREFERENCES: "/subscribe",
         PH_TAG_FILTER: "",
     }
     page = rendered.html

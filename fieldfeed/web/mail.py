@@ -20,21 +20,27 @@ from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import DeliveryError, FieldfeedError
-from fieldfeed.mail.headers import check_header_block, field_line, mailbox, unstructured
+from fieldfeed.mail.headers import (
+    MessageError,
+    check_header_block,
+    field_line,
+    mailbox,
+    unstructured,
+)
 from fieldfeed.mail.message import sender_mailbox
 from fieldfeed.mail.render import inline_css
 from fieldfeed.mail.templating import template_env
+from fieldfeed.mail.tokens import serve_base
 from fieldfeed.model import Subscriber
 
 log = logging.getLogger(__name__)
 
-#: Sends one message to one address (the confirmation mail). Raises on failure.
+#: Sends one message to one address (confirmation and welcome mail). Raises on failure.
 MailSender = Callable[[EmailMessage, str], None]
 
 _POLICY = SMTP.clone(max_line_length=76)
@@ -65,16 +71,7 @@ def public_base(settings: Settings) -> str | None:
     host without serve is a silent dead end; without unsubscribe_url no digest can be sent
     anyway.
     """
-    unsub = settings.digest.unsubscribe_url.strip()
-    if not unsub.startswith(("https://", "http://")):
-        return None
-    parts = urlsplit(unsub)
-    if not parts.netloc:
-        return None
-    path = parts.path.rstrip("/")
-    if path.endswith("/u"):
-        path = path[: -len("/u")]
-    return f"{parts.scheme}://{parts.netloc}{path}/"
+    return serve_base(settings.digest.unsubscribe_url)
 
 
 def confirm_url(settings: Settings, token: str) -> str | None:
@@ -104,7 +101,7 @@ def build_confirmation(
         "name": subscriber.name,
         "expires_hours": max_age_hours,
     }
-    env = _env(settings)
+    env = site_env(settings)
     subject = f"Confirm your subscription to {settings.site.title}"
     try:
         text = env.get_template("confirm.txt").render(context)
@@ -151,11 +148,54 @@ def confirmation_bytes(message: EmailMessage) -> bytes:
     return raw
 
 
+#: The header fields of a welcome mail (:mod:`fieldfeed.web.welcome`), in order. Like a
+#: digest it carries List-Id and RFC 8058 one-click List-Unsubscribe: it is list mail, and
+#: the reader can leave from the first message (Gmail and Yahoo expect it of list mail).
+WELCOME_FIELDS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Auto-Submitted",
+    "MIME-Version",
+    "Content-Type",
+)
+
+#: The field lists of the mails ``serve`` sends. Each builder checks its message against
+#: its exact list; the transport checks again that the block is one of these.
+SERVE_MAIL_FIELDS = (CONFIRMATION_FIELDS, WELCOME_FIELDS)
+
+
+def parse_verbatim(raw: bytes) -> EmailMessage:
+    """``raw`` (a checked message) as an EmailMessage that serialises its header lines as is."""
+    msg = BytesParser(policy=_VERBATIM).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def serve_mail_bytes(message: EmailMessage) -> bytes:
+    """The wire form of a mail ``serve`` built, verbatim; MessageError unless its header
+    block is exactly one of :data:`SERVE_MAIL_FIELDS`."""
+    raw = message.as_bytes(policy=_VERBATIM)
+    for fields in SERVE_MAIL_FIELDS[1:]:
+        try:
+            check_header_block(raw, fields)
+            return raw
+        except MessageError:
+            continue
+    check_header_block(raw, SERVE_MAIL_FIELDS[0])
+    return raw
+
+
 _envs: dict[Path, jinja2.Environment] = {}
 _envs_lock = threading.Lock()
 
 
-def _env(settings: Settings) -> jinja2.Environment:
+def site_env(settings: Settings) -> jinja2.Environment:
     """One template environment per site (compiling templates per mail is the slow part)."""
     with _envs_lock:
         env = _envs.get(settings.root)
@@ -184,7 +224,7 @@ def transport_sender(settings: Settings) -> MailSender:
     lock = threading.Lock()
 
     def send(message: EmailMessage, to: str) -> None:
-        raw = confirmation_bytes(message)
+        raw = serve_mail_bytes(message)
         if delivery.transport == "maildir":
             # One shared Maildir object: creating the folders from several threads at once
             # races (mailbox.Maildir(create=True) fails with "File exists").

@@ -12,8 +12,9 @@ its parser is strict, pure Python, and the class we extend. h11 accepts a reques
 (:class:`fieldfeed.web.app.BodyLimitMiddleware`), because a proxy that framed by the former
 would see a different request boundary (request smuggling).
 
-Tokens in paths (``/u/<token>``, ``/confirm/<token>``) are credentials: :func:`redact_tokens`
-is applied to every record any handler in the process writes (uvicorn's access log included).
+Tokens in paths (``/u/<token>``, ``/confirm/<token>``, ``/preferences/<token>``) are
+credentials: :func:`redact_tokens` is applied to every record any handler in the process
+writes (uvicorn's access log included).
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ KEEP_ALIVE_TIMEOUT = 5
 #: Largest request line plus header h11 buffers (larger: 400 and closed).
 MAX_HEADER_BYTES = 16 * 1024
 
-_TOKEN_PATH = re.compile(r"(/(?:u|confirm)/)[^/?#\s\"'<>]+")
+_TOKEN_PATH = re.compile(r"(/(?:u|confirm|preferences)/)[^/?#\s\"'<>]+")
 
 
 def redact_tokens(text: str) -> str:
-    """``text`` with the token in any ``/u/<token>`` or ``/confirm/<token>`` replaced."""
+    """``text`` with the token in any ``/u/<token>``, ``/confirm/<token>`` or
+    ``/preferences/<token>`` replaced."""
     return _TOKEN_PATH.sub(r"\1<redacted>", text)
 
 

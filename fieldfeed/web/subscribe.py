@@ -35,13 +35,17 @@ from fieldfeed.web.deps import (
     own_origins,
     pages_of,
     read_form,
+    read_form_lists,
     secret_of,
     services_of,
+    topics_of,
 )
 from fieldfeed.web.mail import build_confirmation, confirm_url, public_base
 from fieldfeed.web.origin import foreign_origin
 from fieldfeed.web.ratelimit import mailbox_key
 from fieldfeed.web.services import WebServices
+from fieldfeed.web.topics import choose, unknown_message
+from fieldfeed.web.welcome import send_welcome
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,7 @@ def _form(
     status_code: int = 200,
     email: str = "",
     name: str = "",
-    tags: str = "",
+    chosen: tuple[str, ...] = (),
 ) -> Response:
     return pages_of(request).response(
         "subscribe",
@@ -74,7 +78,11 @@ def _form(
         error=error,
         email=email,
         name=name,
-        tags=tags,
+        topics=topics_of(request).tags(),
+        chosen=chosen,
+        # The free-text field of earlier versions: a site's own subscribe.html may still use
+        # it (its comma-separated value is accepted when it names the site's tags).
+        tags=", ".join(chosen),
         schedule_text="",
     )
 
@@ -97,24 +105,28 @@ async def subscribe_post(request: Request) -> Response:
             "Too many subscribe requests from your address. Try again later.",
             headers={"Retry-After": str(int(wait))},
         )
-    fields = await read_form(request)
-    email = fields.get("email", "").strip()
-    name = fields.get("name", "").strip()
-    tag_text = fields.get("tags", "").strip()
+    lists = await read_form_lists(request)
+    email = (lists.get("email") or [""])[0].strip()
+    name = (lists.get("name") or [""])[0].strip()
+    # Topics are checkboxes (one "tags" value each); only the site's own tags are accepted,
+    # never stored as free text. A comma-separated value (curl, old forms) is split.
+    available = await run_in_threadpool(topics_of(request).tags)
+    tags, unknown = choose(available, lists.get("tags", [])[:200])
     try:
         if len(email) > 320:
             raise InvalidSubscriber("that email address is too long")
         address = subscribers.normalize_email(email)
         clean = subscribers.clean_name(name)
-        tags = subscribers.parse_tags(tag_text[:500])
+        if unknown:
+            raise InvalidSubscriber("unknown tag")
     except InvalidSubscriber as exc:
         return _form(
             request,
-            error=_reason(str(exc)),
+            error=unknown_message(unknown) if unknown else _reason(str(exc)),
             status_code=400,
             email=email[:320],
             name=name[:200],
-            tags=tag_text[:500],
+            chosen=tags,
         )
 
     now = services.clock()
@@ -164,8 +176,6 @@ def _reason(message: str) -> str:
         return "That does not look like an email address. Check it and try again."
     if "name" in message:
         return "The name cannot contain line breaks or control characters (200 characters at most)."
-    if "tag" in message:
-        return "Each topic needs at least one letter or digit; separate topics with commas."
     return "Check the form and try again."
 
 
@@ -198,40 +208,47 @@ async def confirm(request: Request) -> Response:
 async def confirm_post(request: Request) -> Response:
     """POST /confirm/<token>: the pending address becomes active."""
     email = _verified_email(request)
+    secret = secret_of(request)
     await read_form(request)
     services = services_of(request)
     now = services.clock()
-    ok = await run_in_threadpool(lambda: activate(services.engine(), email, now))
+    outcome = await run_in_threadpool(lambda: activate(services.engine(), email, now))
     pages = pages_of(request)
-    if not ok:
+    if outcome is None:
         return pages.response(
             "confirm", status_code=400, state="invalid", email="", subscribe_path=SUBSCRIBE_PATH
         )
-    return pages.response("confirm", state="ok", email=email, subscribe_path=SUBSCRIBE_PATH)
+    subscriber, activated = outcome
+    task = None
+    if activated and services.settings.digest.welcome:
+        # After the response, like the confirmation mail: a slow or failing relay neither
+        # delays nor undoes the confirmation (send_welcome logs and returns).
+        task = BackgroundTask(send_welcome, services, topics_of(request), subscriber, secret)
+    return pages.response(
+        "confirm", state="ok", email=email, subscribe_path=SUBSCRIBE_PATH, background=task
+    )
 
 
-def activate(engine: Engine, email: str, now: datetime) -> bool:
-    """Pending -> active (keeping name and tags). True also when already active.
+def activate(engine: Engine, email: str, now: datetime) -> tuple[Subscriber, bool] | None:
+    """Pending -> active (keeping name and tags): (the subscriber, whether THIS call made it
+    active). None when the address is not pending or active.
 
     An unsubscribed or bounced address is not revived by an old link: it subscribes again.
+    Of two confirmations racing, exactly one sees True (a conditional UPDATE), so the
+    welcome mail goes out once.
     """
     try:
         with engine.begin() as conn:
             existing = subscribers.get(conn, email)
             if existing is None or existing.status not in ("pending", "active"):
-                return False
-            if existing.status == "pending":
-                subscribers.upsert(
-                    conn,
-                    existing.email,
-                    name=existing.name,
-                    tags=existing.tags,
-                    status="active",
-                    now=now,
-                )
-            return True
+                return None
+            activated = subscribers.activate_pending(conn, existing.id, now=now)
+            current = subscribers.get_by_id(conn, existing.id)
+            if current is None or current.status != "active":
+                return None
+            return current, activated
     except InvalidSubscriber:
-        return False
+        return None
 
 
 def send_confirmation(services: WebServices, subscriber: Subscriber, link: str) -> None:
