@@ -201,7 +201,7 @@ def import_(
             verb = verbs[change.action] if dry_run else change.action
             was = f", was {change.was}" if change.was and change.was != change.status else ""
             console.detail(f"  {verb} {change.email} ({change.status}{was})")
-    extra = [f"{errors} bad rows skipped"] if errors else []
+    extra = [f"{errors} bad row{'s' if errors != 1 else ''} skipped"] if errors else []
     if listing.skipped:
         extra.append(f"{len(listing.skipped)} never-subscribed rows left out")
     tail = "".join(f", {e}" for e in extra)
