@@ -18,6 +18,8 @@ import pytest
 from test_sending import make_site
 from test_site_secret import run_cli
 
+from fieldfeed.cli.listformats import detect_format, parse_list
+
 MAILCHIMP_COLUMNS = [
     "Email Address", "First Name", "Last Name", "MEMBER_RATING", "OPTIN_TIME", "OPTIN_IP",
     "CONFIRM_TIME", "CONFIRM_IP", "LATITUDE", "LONGITUDE", "GMTOFF", "DSTOFF", "TIMEZONE",
@@ -319,8 +321,8 @@ def test_pending_stays_pending_and_complained_round_trips(site: Path, tmp_path: 
     )
     assert ff(site, "subscribers", "import", str(own)).returncode == 0
     # A Mailchimp "subscribed" row does not confirm a pending address, nor revive a complaint.
-    rows = [MAILCHIMP_COLUMNS] + [mailchimp_row(f"{n}@example.org", "", "", "") for n in "rs"]
-    file = write_csv(tmp_path / "subscribed.csv", rows, mailchimp=True)
+    lines = [MAILCHIMP_COLUMNS] + [mailchimp_row(f"{n}@example.org", "", "", "") for n in "rs"]
+    file = write_csv(tmp_path / "subscribed.csv", lines, mailchimp=True)
     proc = ff(site, "subscribers", "import", str(file))
     assert "0 updated, 0 suppressed, 1 unchanged, 1 kept suppressed" in proc.stdout
     rows = stored(site)
@@ -352,3 +354,21 @@ def test_unknown_header_and_wrong_format(site: Path, tmp_path: Path) -> None:
     assert ff(site, "subscribers", "import", str(ghost), "--format", "nope").returncode == 2
     proc = ff(site, "subscribers", "import", str(ghost), "--no-tags")
     assert proc.returncode == 0 and stored(site)["mia@example.org"][1] == "-"
+
+
+def test_parse_list_headers_lines_and_headerless_own_format() -> None:
+    """Pure reader checks: a BOM'd header is a header, lines are physical lines."""
+    listing = parse_list(
+        '\ufeffemail,name,tags\r\na@example.org,"Multi\nline",go\r\nb@example.org,,\r\n', "f.csv"
+    )
+    assert listing.format == "fieldfeed" and not listing.errors
+    assert [(r.line, r.email, r.name, r.tags) for r in listing.rows] == [
+        (2, "a@example.org", "Multi\nline", ("go",)),
+        (4, "b@example.org", None, ()),
+    ]
+    headerless = parse_list("a@example.org,Ann,go\n", "f.csv")
+    assert headerless.rows[0].name == "Ann" and headerless.rows[0].status == "active"
+    only_header = parse_list('"Email Address","First Name","Last Name","TAGS"\r\n', "f.csv")
+    assert only_header.format == "mailchimp" and not only_header.rows and not only_header.errors
+    assert detect_format(["email", "subscriber_type", "tags"]) == "buttondown"
+    assert detect_format(["email", "first"]) is None
