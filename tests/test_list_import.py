@@ -254,6 +254,13 @@ def test_buttondown_every_type(site: Path, tmp_path: Path) -> None:
     for kind in [*BUTTONDOWN_TYPES, "blocked", "spammy"]:
         rows.append([f"{kind}@example.org", "2023-04-05T06:07:08Z", "", "{}", "go", kind])
     file = write_csv(tmp_path / "buttondown-subscribers.csv", rows)
+    # A dry run on a site without a list yet plans against nothing and creates no database.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "fieldfeed.toml").write_bytes((site / "fieldfeed.toml").read_bytes())
+    proc = ff(fresh, "subscribers", "import", str(file), "--dry-run")
+    assert "would add 8, would update 0, would suppress 3" in proc.stdout, proc.stderr
+    assert not (fresh / ".fieldfeed").exists()
     proc = ff(site, "subscribers", "import", str(file), "-v")
     assert proc.returncode == 0, proc.stderr
     assert "(buttondown): 8 added, 0 updated, 3 suppressed" in proc.stdout

@@ -100,8 +100,11 @@ def plan_row(existing: Subscriber | None, row: ListRow, *, replace_tags: bool) -
     return Change(action, row.email, name, tags, status, existing.status)
 
 
-def plan_import(conn: Connection, listing: ListFile, *, ignore_tags: bool = False) -> list[Change]:
-    """A :class:`Change` per row, against the list as stored now (reads only).
+def plan_import(
+    conn: Connection | None, listing: ListFile, *, ignore_tags: bool = False
+) -> list[Change]:
+    """A :class:`Change` per row, against the list as stored now (reads only; ``conn``
+    None: there is no list yet).
 
     The stored list is read once (a query per row was most of a 10,000-row dry run); an
     address with an IDNA domain is looked up one by one, since rows stored before domains
@@ -109,13 +112,15 @@ def plan_import(conn: Connection, listing: ListFile, *, ignore_tags: bool = Fals
     """
     from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
 
-    stored = {s.email.lower(): s for s in subs.list_all(conn)}
+    stored = {s.email.lower(): s for s in subs.list_all(conn)} if conn is not None else {}
     changes = []
     for row in listing.rows:
         if ignore_tags:
             row = ListRow(row.line, row.email, row.name, None, row.status)
         key = row.email.lower()
-        existing = subs.get(conn, row.email) if "xn--" in key else stored.get(key)
+        existing = stored.get(key)
+        if conn is not None and "xn--" in key:
+            existing = subs.get(conn, row.email)
         changes.append(plan_row(existing, row, replace_tags=listing.format == "fieldfeed"))
     return changes
 

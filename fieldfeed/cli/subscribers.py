@@ -39,6 +39,17 @@ def _store(site: Path) -> Engine:
     return open_store(settings_for(site).database_url)
 
 
+def _existing_store(site: Path) -> Engine | None:
+    """The store, or None when its SQLite file does not exist yet: a dry run creates nothing."""
+    import sqlalchemy as sa
+
+    url = sa.make_url(settings_for(site).database_url)
+    db = url.database or ""
+    if url.get_backend_name() == "sqlite" and db not in ("", ":memory:") and not Path(db).exists():
+        return None
+    return _store(site)
+
+
 @app.command("add")
 def add(
     email: Annotated[str, typer.Argument(help="The address to add (or update).")],
@@ -190,11 +201,14 @@ def import_(
             f"{errors} bad row{'s' if errors != 1 else ''} in {file}; nothing imported (fix "
             "them, or pass --skip-invalid to leave them out: every other row keeps its status)"
         )
-    engine = _store(site)
-    with engine.begin() as conn:
-        changes = plan_import(conn, listing, ignore_tags=no_tags)
-        if not dry_run:
-            apply_import(conn, changes, now_utc())
+    engine = _existing_store(site) if dry_run else _store(site)
+    if engine is None:
+        changes = plan_import(None, listing, ignore_tags=no_tags)  # no list yet: all new
+    else:
+        with engine.begin() as conn:
+            changes = plan_import(conn, listing, ignore_tags=no_tags)
+            if not dry_run:
+                apply_import(conn, changes, now_utc())
     verbs = {"added": "add", "updated": "update", "suppressed": "suppress"}
     for change in changes:
         if change.action in verbs:
