@@ -166,7 +166,7 @@ class Subscriber:
     email: str  #: normalised (domain lowercased), unique
     name: str
     tags: tuple[str, ...]
-    status: str  #: "pending", "active", "unsubscribed" or "bounced"
+    status: str  #: "pending", "active", "unsubscribed", "bounced" or "complained"
     created: datetime
     confirmed: datetime | None = None
 

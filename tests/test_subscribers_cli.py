@@ -103,7 +103,7 @@ def test_export_round_trips_and_reimport_updates(
     other.mkdir()
     (other / "fieldfeed.toml").write_text(CONFIG, encoding="utf-8")
     code, out, _ = ff(capsys, "subscribers", "import", str(out_file), "--site", str(other))
-    assert code == 0 and "3 added" in out
+    assert code == 0 and "2 added, 0 updated, 1 suppressed" in out
     ff(capsys, "subscribers", "export", str(other / "again.csv"), "--site", str(other))
     assert (other / "again.csv").read_text(encoding="utf-8") == exported  # status kept too
 
@@ -112,7 +112,7 @@ def test_export_round_trips_and_reimport_updates(
     edited = edited.replace("unsubscribed", "active")
     (tmp_path / "edited.csv").write_text(edited, encoding="utf-8")
     code, out, _ = ff(capsys, "subscribers", "import", str(tmp_path / "edited.csv"), "--site", s)
-    assert "0 added, 1 updated, 1 unchanged, 1 kept unsubscribed/bounced" in out
+    assert "0 added, 1 updated, 0 suppressed, 1 unchanged, 1 kept suppressed" in out
     _, out, _ = ff(capsys, "subscribers", "list", "--site", s)
     assert "bob@example.org  Bob" in out.replace("  ", "  ")
     assert "cy@example.org" in out and out.strip().endswith("unsubscribed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +18,7 @@ from fieldfeed.cli.common import (
     now_utc,
     settings_for,
 )
-from fieldfeed.cli.csvcells import restore, write_safe_row
+from fieldfeed.cli.csvcells import write_safe_row
 from fieldfeed.errors import FieldfeedError, UsageError
 from fieldfeed.model import Subscriber
 
@@ -38,6 +37,17 @@ def _store(site: Path) -> Engine:
     from fieldfeed.store import open_store
 
     return open_store(settings_for(site).database_url)
+
+
+def _existing_store(site: Path) -> Engine | None:
+    """The store, or None when its SQLite file does not exist yet: a dry run creates nothing."""
+    import sqlalchemy as sa
+
+    url = sa.make_url(settings_for(site).database_url)
+    db = url.database or ""
+    if url.get_backend_name() == "sqlite" and db not in ("", ":memory:") and not Path(db).exists():
+        return None
+    return _store(site)
 
 
 @app.command("add")
@@ -103,7 +113,9 @@ def remove(
 def list_(
     status: Annotated[
         str | None,
-        typer.Option("--status", help="Only this status: pending, active, unsubscribed, bounced."),
+        typer.Option(
+            "--status", help="Only this status: pending, active, unsubscribed, bounced, complained."
+        ),
     ] = None,
     site: SiteOption = Path("."),
     verbose: VerboseOption = 0,
@@ -131,69 +143,84 @@ def list_(
     typer.echo(f"{len(rows)} subscriber{'s' if len(rows) != 1 else ''} ({summary})", err=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    line: int
-    email: str
-    name: str
-    tags: tuple[str, ...]
-    status: str
-
-
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV with columns email,name,tags (header row).")],
+    file: Annotated[
+        Path, typer.Argument(help="The export: ours (email,name,tags,status) or a service's.")
+    ],
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="auto (by the header row), fieldfeed, mailchimp, substack, buttondown, ghost.",
+        ),
+    ] = "auto",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Say what would be added, updated, suppressed; write nothing."
+        ),
+    ] = False,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Leave out rows that cannot be read and import the rest (statuses still kept).",
+        ),
+    ] = False,
+    no_tags: Annotated[
+        bool,
+        typer.Option("--no-tags", help="Ignore the file's tags/labels (they would filter posts)."),
     ] = False,
     site: SiteOption = Path("."),
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Import addresses from CSV as active; any bad row (FILE:LINE) stops the whole import.
+    """Import a list export; every bad row (FILE:LINE) is reported and stops the import.
 
-    Every bad row is reported; nothing is imported unless --skip-invalid is given.
-
-    An address already on the list gets the file's name and tags (counted as "updated"); one
-    that unsubscribed or bounced stays so: an old list is no proof of new consent.
+    Statuses in the file are honoured: unsubscribed, cleaned/bounced, complained and disabled
+    addresses are kept as suppressed and never mailed; unconfirmed ones become pending. An
+    import never makes a non-active address active, and a suppressing status wins over an
+    active row. --skip-invalid leaves out only rows that cannot be read.
     """
-    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
+    from fieldfeed.cli.listformats import FORMATS
+    from fieldfeed.cli.listimport import apply_import, load_list, plan_import, summary
 
     console = Console(verbose, quiet)
-    rows, errors = _read_csv(file)
-    for message in errors:
+    if format_ not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format_!r}")
+    listing = load_list(file, format_)
+    for message in listing.errors:
         console.error(message)
+    for message in listing.skipped:
+        console.detail(f"  skipped {message}")
+    errors = len(listing.errors)
     if errors and not skip_invalid:
         raise FieldfeedError(
-            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''} in {file}; nothing imported "
-            "(fix them, or pass --skip-invalid to import the good rows)"
+            f"{errors} bad row{'s' if errors != 1 else ''} in {file}; nothing imported (fix "
+            "them, or pass --skip-invalid to leave them out: every other row keeps its status)"
         )
-    engine = _store(site)
-    now = now_utc()
-    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept unsubscribed/bounced": 0}
-    with engine.begin() as conn:
-        for row in rows:
-            existing = subs.get(conn, row.email)
-            status = row.status
-            if existing is not None:
-                if existing.status in ("unsubscribed", "bounced"):
-                    status = existing.status
-                    counts["kept unsubscribed/bounced"] += 1
-                elif existing.status == "pending":
-                    status = "active"
-                else:
-                    status = existing.status
-            _sub, what = subs.upsert(
-                conn, row.email, name=row.name, tags=row.tags, status=status, now=now
-            )
-            if not (existing is not None and existing.status in ("unsubscribed", "bounced")):
-                counts[what] += 1
-    skipped = f", {len(errors)} bad rows skipped" if errors else ""
-    console.info(
-        f"{file}: {counts['added']} added, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {counts['kept unsubscribed/bounced']} kept "
-        f"unsubscribed/bounced{skipped}"
-    )
+    engine = _existing_store(site) if dry_run else _store(site)
+    if engine is None:
+        changes = plan_import(None, listing, ignore_tags=no_tags)  # no list yet: all new
+    else:
+        with engine.begin() as conn:
+            changes = plan_import(conn, listing, ignore_tags=no_tags)
+            if not dry_run:
+                apply_import(conn, changes, now_utc())
+    verbs = {"added": "add", "updated": "update", "suppressed": "suppress"}
+    for change in changes:
+        if change.action in verbs:
+            verb = verbs[change.action] if dry_run else change.action
+            was = f", was {change.was}" if change.was and change.was != change.status else ""
+            console.detail(f"  {verb} {change.email} ({change.status}{was})")
+    extra = [f"{errors} bad row{'s' if errors != 1 else ''} skipped"] if errors else []
+    if listing.skipped:
+        extra.append(f"{len(listing.skipped)} never-subscribed rows left out")
+    tail = "".join(f", {e}" for e in extra)
+    prefix = "dry run, nothing written: " if dry_run else ""
+    console.info(f"{file} ({listing.format}): {prefix}{summary(changes, dry_run=dry_run)}{tail}")
 
 
 @app.command("export")
@@ -226,61 +253,6 @@ def export(
     tmp.write_text(buffer.getvalue(), encoding="utf-8")
     tmp.replace(path)
     console.info(f"{path}: {len(rows)} subscribers")
-
-
-def _read_csv(file: Path) -> tuple[list[_Row], list[str]]:
-    """Parse and validate every row; return the good rows and one message per bad row."""
-    from fieldfeed.store import subscribers as subs  # lazy: SQLAlchemy
-
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FieldfeedError(f"{file}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise FieldfeedError(f"{file}: not UTF-8 (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[_Row] = []
-    errors: list[str] = []
-    seen: dict[str, int] = {}
-    columns = {"email": 0, "name": 1, "tags": 2}
-    next_line = 1
-    for record in reader:
-        line, next_line = next_line, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue
-        lowered = [c.strip().lower() for c in record]
-        if line == 1 and "email" in lowered:
-            unknown = [c for c in lowered if c and c not in ("email", "name", "tags", "status")]
-            if unknown:
-                errors.append(f"{file}:{line}: unknown column(s) {', '.join(unknown)}")
-            columns = {c: i for i, c in enumerate(lowered) if c}
-            continue
-
-        def cell(name: str, rec: list[str] = record, cols: dict[str, int] = columns) -> str:
-            i = cols.get(name)
-            # restore(): undo export's formula guard ('=x -> =x), so it never piles up.
-            return restore(rec[i].strip()) if i is not None and i < len(rec) else ""
-
-        try:
-            email = subs.normalize_email(cell("email"))
-            name = subs.clean_name(cell("name"))
-            tags = subs.parse_tags(cell("tags"))
-            status = cell("status") or "active"
-            if status not in subs.STATUSES:
-                raise subs.InvalidSubscriber(f"unknown status {status!r}")
-        except subs.InvalidSubscriber as exc:
-            errors.append(f"{file}:{line}: {exc}")
-            continue
-        if len(record) > max(columns.values()) + 1:
-            errors.append(f"{file}:{line}: {len(record)} fields, expected {len(columns)}")
-            continue
-        key = email.lower()
-        if key in seen:
-            errors.append(f"{file}:{line}: {email} already appears on line {seen[key]}")
-            continue
-        seen[key] = line
-        rows.append(_Row(line, email, name, tags, status))
-    return rows, errors
 
 
 def _get(engine: Engine, email: str) -> Subscriber | None:

@@ -16,7 +16,13 @@ from fieldfeed.model import Subscriber
 from fieldfeed.names import header_text, tag_slug
 from fieldfeed.store.schema import subscribers as t
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+#: Statuses of addresses that must never be mailed again until their owner subscribes anew:
+#: they left (``unsubscribed``), their mailbox is gone (``bounced``; Mailchimp's "cleaned"),
+#: or they reported a mail as spam (``complained``). The digest mails ``active`` rows only, so
+#: none of these is ever mailed. ``status`` is a free String(16) column, so a new status
+#: needs no schema migration.
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
 _CR_LF_NUL = re.compile("[\r\n\x00]")
 
 
@@ -149,6 +155,36 @@ def active(conn: Connection) -> list[Subscriber]:
     return [_to_model(r) for r in conn.execute(query)]
 
 
+def import_status(existing: str | None, incoming: str) -> str:
+    """The status an imported row ends with, given the stored one (None: a new address).
+
+    An import is an old list, no proof of new consent, so: a suppressed address stays as it
+    is; a suppressing status in the file wins over a pending or active row; a pending row
+    stays pending (only its owner's confirmation makes it active); otherwise the stored
+    status stays. Only a new address takes the file's status as it is.
+    """
+    if existing is None:
+        return incoming
+    if existing in SUPPRESSED:
+        return existing
+    if incoming in SUPPRESSED:
+        return incoming
+    return existing
+
+
+def import_tags(existing: Sequence[str], incoming: Sequence[str]) -> tuple[str, ...]:
+    """An existing subscriber's tag filter after an import from another service: merged.
+
+    Tags are a filter (only posts with one of them; none means every post), chosen by the
+    reader on the subscribe form or set by hand. Another service's tags never narrow what a
+    reader already gets: they are added to a filter, and a reader with no filter (every
+    post) keeps none. Our own export replaces instead (it is the whole truth of this list).
+    """
+    if not existing:
+        return ()
+    return tuple(dict.fromkeys([*existing, *incoming]))
+
+
 def upsert(
     engine: Engine | Connection,
     email: str,
@@ -198,6 +234,8 @@ def upsert(
             changes["status"] = status
             if status == "active":
                 changes.update(confirmed=now, unsubscribed_at=None, consecutive_bounces=0)
+            elif status == "unsubscribed":
+                changes["unsubscribed_at"] = now
         if not changes:
             return _to_model(row), "unchanged"
         conn.execute(sa.update(t).where(t.c.id == row.id).values(**changes))
