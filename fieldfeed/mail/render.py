@@ -223,6 +223,7 @@ def inline_css(html: str) -> str:
             keep_style_tags=True,
             remove_classes=False,
             disable_validation=True,
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform(pretty_print=False)
     )
