@@ -87,7 +87,8 @@ _MARK_RE = re.compile(r"XXFFCODE(\d+)XX")
 
 def mail_text(html: str) -> str:
     """Plain text of a post body for the text part, paragraphs wrapped at 72 columns and code
-    blocks kept verbatim (indented four spaces, as Markdown writes them), unlike :func:`fieldfeed.site.text.html_to_text`, which
+    blocks kept verbatim (indented four spaces, as Markdown writes them) and tables one line a
+    row, unlike :func:`fieldfeed.site.text.html_to_text`, which
     drops them from summaries."""
     cleaned = nh3.clean(html, tags=_TAGS)
     if not cleaned.strip():
@@ -103,6 +104,19 @@ def mail_text(html: str) -> str:
         parent = pre.getparent()
         assert parent is not None
         parent.replace(pre, mark)
+    for table in list(root.iter("table")):
+        # A table reads row by row: "cell | cell | cell", one line a row.
+        rows = lxml.html.Element("p")
+        lines = [
+            " | ".join(" ".join(c.text_content().split()) for c in tr if c.tag in ("td", "th"))
+            for tr in table.iter("tr")
+        ]
+        blocks.append("\n".join(lines))
+        rows.text = _CODE_MARK.format(len(blocks) - 1)
+        rows.tail = table.tail
+        parent = table.getparent()
+        assert parent is not None
+        parent.replace(table, rows)
     text = html_to_text(lxml.html.tostring(root, encoding="unicode"))
     paragraphs = []
     for para in text.split("\n\n"):
