@@ -159,9 +159,7 @@ def _with(settings: Settings, **digest: str) -> Settings:
     return dataclasses.replace(settings, digest=dataclasses.replace(settings.digest, **digest))
 
 
-def _messages(
-    stem: str, settings: Settings, issue: Issue, **render: object
-) -> dict[str, bytes]:
+def _messages(stem: str, settings: Settings, issue: Issue, **render: object) -> dict[str, bytes]:
     from fieldfeed.mail.message import MessageTemplate, default_list_id
     from fieldfeed.mail.render import personalize, render_issue
     from fieldfeed.mail.templating import template_env
@@ -192,9 +190,7 @@ def build_emails_golden() -> dict[str, bytes]:
     (the default); ``post-8``: a per-post mail with a lead image; ``full-9``: a digest with
     ``content = "full"``."""
     settings = golden_settings()
-    files = _messages(
-        "issue-7", settings, golden_issue(), since=GOLDEN_NOW - timedelta(days=7)
-    )
+    files = _messages("issue-7", settings, golden_issue(), since=GOLDEN_NOW - timedelta(days=7))
     lead = dataclasses.replace(
         golden_posts()[0], image="https://fieldnotes.example.org/img/wal-lead.png"
     )

@@ -179,11 +179,15 @@ def test_full_content_issue_carries_the_body_safe_for_mail(
     for bad in ("<script", "<iframe", "<form", "<input", "onclick", "evil.example"):
         assert bad not in html.lower()
     # Images absolute, width-limited for Outlook and for everyone else.
-    img = re.search(r'<img [^>]*src="https://notes\.example\.org/posts/[^"]*diagram\.png"[^>]*>', html)
+    img = re.search(
+        r'<img [^>]*src="https://notes\.example\.org/posts/[^"]*diagram\.png"[^>]*>', html
+    )
     assert img, html
     assert 'width="540"' in img.group(0) and "max-width:100%" in img.group(0)
     # The front matter image leads the card, absolute.
-    assert re.search(r'<img class="ff-image" src="https://notes\.example\.org/[^"]*lead\.png"', html)
+    assert re.search(
+        r'<img class="ff-image" src="https://notes\.example\.org/[^"]*lead\.png"', html
+    )
     # The table scrolls inside its own box; code wraps.
     assert re.search(r'<div class="ff-scroll" style="[^"]*overflow-x:auto', html)
     assert re.search(r'<pre style="[^"]*white-space:pre-wrap', html)
@@ -200,7 +204,9 @@ def test_summary_issue_shows_the_image_but_not_the_body(
     write_rich_post(tmp_path)
     assert send(settings).sent == 1
     html = html_of(server.received()[0].parsed())
-    assert re.search(r'<img class="ff-image" src="https://notes\.example\.org/[^"]*lead\.png"', html)
+    assert re.search(
+        r'<img class="ff-image" src="https://notes\.example\.org/[^"]*lead\.png"', html
+    )
     assert "def handler" not in html and "<pre" not in html  # a summary, not the body
     assert "Read the article" in html
 

@@ -175,7 +175,11 @@ def test_subject_template_fields_and_errors() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [f"{stem}.{ext}" for stem in ("issue-7", "post-8", "full-9") for ext in ("html", "txt", "rfc822")],
+    [
+        f"{stem}.{ext}"
+        for stem in ("issue-7", "post-8", "full-9")
+        for ext in ("html", "txt", "rfc822")
+    ],
 )
 def test_golden_emails(name: str) -> None:
     """Regenerate with ``python tests/golden_emails.py`` and review ``git diff``."""

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from golden_emails import RICH_HTML, GOLDEN_NOW, golden_settings, make_post
+from golden_emails import GOLDEN_NOW, RICH_HTML, golden_settings, make_post
 
 from fieldfeed.config import parse_settings
 from fieldfeed.errors import ConfigError
@@ -33,8 +33,19 @@ BASE = "https://blog.example.org/posts/wal/"
 )
 def test_hostile_html_does_not_reach_mail(hostile: str) -> None:
     out = mail_safe_html(f"<p>before</p>{hostile}<p>after</p>", BASE).lower()
-    for bad in ("<script", "<iframe", "<form", "<input", "onerror", "javascript:", "<object",
-                "<embed", "<style", "position:fixed", "evil.example"):
+    for bad in (
+        "<script",
+        "<iframe",
+        "<form",
+        "<input",
+        "onerror",
+        "javascript:",
+        "<object",
+        "<embed",
+        "<style",
+        "position:fixed",
+        "evil.example",
+    ):
         assert bad not in out
     assert "before" in out and "after" in out
 
@@ -81,8 +92,14 @@ def test_a_long_full_issue_stays_under_the_clip_budget() -> None:
     body = paragraph * 8 + "<pre><code>" + "x = 1\n" * 40 + "</code></pre>"
     posts = tuple(
         dataclasses.replace(
-            make_post(f"p{i}", f"Post {i}", ("Databases",), f"Summary {i}.", 3000,
-                      GOLDEN_NOW - timedelta(hours=i + 1)),
+            make_post(
+                f"p{i}",
+                f"Post {i}",
+                ("Databases",),
+                f"Summary {i}.",
+                3000,
+                GOLDEN_NOW - timedelta(hours=i + 1),
+            ),
             html=body,
         )
         for i in range(20)

@@ -58,7 +58,7 @@ def mail_safe_html(html: str, base_url: str) -> str:
         box.tail, table.tail = table.tail, None
         parent.replace(table, box)
         box.append(table)
-    inner = lxml.html.tostring(root, encoding="unicode")
+    inner = str(lxml.html.tostring(root, encoding="unicode"))
     return inner[len("<div>") : -len("</div>")]
 
 

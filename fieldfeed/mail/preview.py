@@ -74,7 +74,10 @@ def _next_for_preview(
         plan = plan_next(settings, None, content.posts, now)
     else:
         with engine.connect() as conn:
-            plan, last = plan_next(settings, conn, content.posts, now), store_issues.last_issue(conn)
+            plan, last = (
+                plan_next(settings, conn, content.posts, now),
+                store_issues.last_issue(conn),
+            )
     if plan is None:
         return None
     issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)

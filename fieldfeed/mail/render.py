@@ -153,9 +153,7 @@ def _render(
                 if _size(html) <= HTML_BUDGET:
                     break
     ctx = context(full, listed, shown)
-    ctx["bodies"] = {
-        i: mail_text(p.html) for p in posts if (i := p.id) in ctx["bodies"]
-    }
+    ctx["bodies"] = {i: mail_text(p.html) for p in posts if (i := p.id) in ctx["bodies"]}
     text = text_template.render(ctx)
     return RenderedIssue(
         subject=subject,

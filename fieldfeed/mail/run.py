@@ -94,7 +94,9 @@ def publish_digest(
             if not_due:
                 return DigestReport(None, not_due)
         if settings.digest.per_post:
-            return _send_per_post(settings, engine, unfinished, content, now, progress, environ, edge)
+            return _send_per_post(
+                settings, engine, unfinished, content, now, progress, environ, edge
+            )
         content = content if content is not None else load_content_locked(settings, now)
         number, reason = freeze_next_issue(settings, engine, content.posts, now)
         if number is None:
@@ -117,7 +119,9 @@ def _send_per_post(
     next ``publish``/``run`` after a post appears sends it. Call under the site lock."""
     reports: list[DigestReport] = []
     if unfinished is not None:
-        reports.append(send_issue(settings, engine, unfinished.number, now, progress, environ, edge))
+        reports.append(
+            send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
+        )
     content = content if content is not None else load_content_locked(settings, now)
     while True:
         number, reason = freeze_next_issue(settings, engine, content.posts, now)
