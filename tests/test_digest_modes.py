@@ -222,3 +222,24 @@ def test_per_post_full_content_is_one_post_with_its_body(
     message = server.received()[0].parsed()
     assert message["Subject"] == "Tables, code and pictures"
     assert "The closing paragraph." in html_of(message)
+
+
+def test_per_post_finishes_an_interrupted_post_mail_first(
+    tmp_path: Path, server: SMTPTestServer
+) -> None:
+    """A run that died after freezing the first post's issue (before any send): the next
+    publish sends that issue, then the other new posts, each once."""
+    from fieldfeed.mail.freezing import freeze_next_issue, load_content_locked
+
+    make_site(tmp_path, port=server.port, subscribers=2)
+    settings = set_digest(tmp_path, mode="per-post")
+    engine = open_store(settings.database_url)
+    posts = load_content_locked(settings, NOW).posts
+    assert freeze_next_issue(settings, engine, posts, NOW) == (1, "")
+    report = publish_digest(settings, NOW + timedelta(minutes=1), None, environ=ENV)
+    assert report.issues == (1, 2, 3)
+    assert report.earlier[0].issue == 1
+    got = server.by_recipient()
+    oldest_first = [title for _date, title, _tags in reversed(POSTS)]
+    assert all(subjects(messages) == oldest_first for messages in got.values())
+    assert server.count == 6
