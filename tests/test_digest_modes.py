@@ -243,3 +243,26 @@ def test_per_post_finishes_an_interrupted_post_mail_first(
     oldest_first = [title for _date, title, _tags in reversed(POSTS)]
     assert all(subjects(messages) == oldest_first for messages in got.values())
     assert server.count == 6
+
+
+def test_run_mails_new_posts_on_its_feeds_interval(
+    tmp_path: Path, server: SMTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fieldfeed run` in per-post mode: the interval job (not the weekly cron) mails a post
+    that appeared since the last round, once."""
+    from fieldfeed.runner import Runner
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    make_site(tmp_path, port=server.port, subscribers=1)
+    settings = set_digest(tmp_path, mode="per-post")
+    runner = Runner(settings)
+    wednesday = NOW + timedelta(days=2)  # far from the Monday schedule
+    runner.start(wednesday)
+    assert server.count == 3
+    runner.feeds(wednesday + timedelta(minutes=15))
+    assert server.count == 3  # nothing new: nothing sent
+    add_posts(tmp_path, [("2026-11-25T07:00:00+01:00", "Written on Wednesday", [])])
+    runner.feeds(wednesday + timedelta(minutes=30))
+    assert server.count == 4
+    assert subjects(server.received()[3:]) == ["Written on Wednesday"]
