@@ -87,6 +87,16 @@ class DigestSettings:
     archive_url: str = ""
     #: Mail a welcome (templates welcome.html/.txt) once, when a subscription is confirmed.
     welcome: bool = True
+    #: "digest" (issues on ``schedule``) or "per-post" (each new post its own mail, sent by
+    #: the next ``publish``/``run``, not waiting for the schedule).
+    mode: str = "digest"
+    #: "summary" (a card per post) or "full" (each post's body, made safe for mail clients).
+    content: str = "summary"
+
+    @property
+    def per_post(self) -> bool:
+        """Whether each new post is mailed on its own (``mode = "per-post"``)."""
+        return self.mode == "per-post"
 
     def issue_archive_url(self, number: int) -> str | None:
         """The "view in the browser" URL of issue ``number``, or None without an archive."""
@@ -448,6 +458,10 @@ def _digest_problems(
         bad("first_window_days", "first_window_days must be at least 1")
     if digest.grace_hours < 0:
         bad("grace", "grace must not be negative")
+    if digest.mode not in ("digest", "per-post"):
+        bad("mode", f'mode must be "digest" or "per-post", got {digest.mode!r}')
+    if digest.content not in ("summary", "full"):
+        bad("content", f'content must be "summary" or "full", got {digest.content!r}')
     return found
 
 

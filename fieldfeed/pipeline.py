@@ -169,9 +169,7 @@ class PublishReport:
     @property
     def exit_code(self) -> int:
         """0 done; 3 when feeds were published but some recipients failed (PRODUCT.md)."""
-        if self.digest is not None and self.digest.failed:
-            return 3
-        return 0
+        return self.digest.exit_code if self.digest is not None else 0
 
 
 def publish(

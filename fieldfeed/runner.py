@@ -271,7 +271,10 @@ class Runner:
         """At start: build the feeds, then finish an interrupted issue or catch up a missed
         digest within grace (exactly once: the store says whether it went out)."""
         decision, unfinished = self.decide(now)
-        if unfinished:
+        if self.settings.digest.per_post:
+            log.info("per-post mode: mailing any new post now")
+            self._publish(now)
+        elif unfinished:
             log.info("an unfinished digest issue was found: resuming it")
             self._publish(now)
         elif decision.action == "send":
@@ -283,7 +286,11 @@ class Runner:
         return decision
 
     def feeds(self, now: datetime) -> None:
-        """The interval job: rebuild the feeds."""
+        """The interval job: rebuild the feeds; in per-post mode also mail new posts (each is
+        sent on the first run after it appears, not on the digest schedule)."""
+        if self.settings.digest.per_post:
+            self._publish(now)
+            return
         self._run("feeds", lambda: self.jobs.build_feeds(now))
 
     def digest(self, now: datetime) -> Decision:

@@ -7,6 +7,7 @@ The sample data here is also what test_digest_render / test_message build on.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,23 +134,44 @@ def golden_subscriber() -> Subscriber:
     )
 
 
-def build_emails_golden() -> dict[str, bytes]:
-    """{name: bytes} for tests/golden/emails: the issue's HTML and text for one subscriber
-    (what ``digest preview`` shows) and the raw message as sent."""
+#: A post body as Markdown renders it, with the raw HTML a writer may paste: full-content mail
+#: must keep the text, images, table and code and drop the script, frame and form.
+RICH_HTML = """\
+<p>WAL mode changes who waits for whom. Readers no longer block the writer, and the writer no
+longer blocks readers; what is left to tune is the checkpoint.</p>
+<p><img alt="Checkpoint timeline" src="/img/checkpoints.png"></p>
+<table>
+<thead><tr><th>setting</th><th>default</th><th>what we use</th></tr></thead>
+<tbody><tr><td>wal_autocheckpoint</td><td>1000 pages</td><td>10000 pages, plus a nightly
+<code>PRAGMA wal_checkpoint(TRUNCATE)</code></td></tr></tbody>
+</table>
+<pre><code class="language-python">def checkpoint(db):
+    # TRUNCATE resets the WAL file to zero bytes once every reader has moved on
+    return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+</code></pre>
+<script>document.write("tracking")</script>
+<iframe src="https://video.example.com/embed/1"></iframe>
+<p>The rest of the post, with a <a href="../retries-that-do-not-hurt/">link to another</a>.</p>
+"""
+
+
+def _with(settings: Settings, **digest: str) -> Settings:
+    return dataclasses.replace(settings, digest=dataclasses.replace(settings.digest, **digest))
+
+
+def _messages(stem: str, settings: Settings, issue: Issue, **render: object) -> dict[str, bytes]:
     from fieldfeed.mail.message import MessageTemplate, default_list_id
     from fieldfeed.mail.render import personalize, render_issue
     from fieldfeed.mail.templating import template_env
     from fieldfeed.mail.tokens import preferences_link, unsubscribe_link
 
-    settings = golden_settings()
-    issue = golden_issue()
     rendered = render_issue(
         settings,
         template_env(settings),
         issue,
         issue.posts,
-        archive_url="https://fieldnotes.example.org/archive/7/",
-        since=GOLDEN_NOW - timedelta(days=7),
+        archive_url=f"https://fieldnotes.example.org/archive/{issue.number}/",
+        **render,  # type: ignore[arg-type]
     )
     subscriber = golden_subscriber()
     url = unsubscribe_link(settings.digest.unsubscribe_url, GOLDEN_SECRET, subscriber.id)
@@ -162,10 +184,32 @@ def build_emails_golden() -> dict[str, bytes]:
     html, text = personalize(rendered, subscriber, url, "", prefs)
     template = MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings))
     return {
-        "issue-7.html": html.encode("utf-8"),
-        "issue-7.txt": text.encode("utf-8"),
-        "issue-7.rfc822": template.build(subscriber, url, prefs),
+        f"{stem}.html": html.encode("utf-8"),
+        f"{stem}.txt": text.encode("utf-8"),
+        f"{stem}.rfc822": template.build(subscriber, url, prefs),
     }
+
+
+def build_emails_golden() -> dict[str, bytes]:
+    """{name: bytes} for tests/golden/emails: each issue's HTML and text for one subscriber
+    (what ``digest preview`` shows) and the raw message as sent. ``issue-7``: a summary digest
+    (the default); ``post-8``: a per-post mail with a lead image; ``full-9``: a digest with
+    ``content = "full"``."""
+    settings = golden_settings()
+    files = _messages("issue-7", settings, golden_issue(), since=GOLDEN_NOW - timedelta(days=7))
+    lead = dataclasses.replace(
+        golden_posts()[0], image="https://fieldnotes.example.org/img/wal-lead.png"
+    )
+    post = Issue(number=8, cutoff=GOLDEN_NOW, created=GOLDEN_NOW, posts=(lead,))
+    files |= _messages("post-8", _with(settings, mode="per-post"), post)
+    rich = dataclasses.replace(lead, html=RICH_HTML)
+    full = Issue(
+        number=9, cutoff=GOLDEN_NOW, created=GOLDEN_NOW, posts=(rich, *golden_posts()[1:3])
+    )
+    files |= _messages(
+        "full-9", _with(settings, content="full"), full, since=GOLDEN_NOW - timedelta(days=7)
+    )
+    return files
 
 
 if __name__ == "__main__":

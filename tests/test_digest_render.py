@@ -173,7 +173,14 @@ def test_subject_template_fields_and_errors() -> None:
         format_subject(bad, issue, issue.posts)
 
 
-@pytest.mark.parametrize("name", ["issue-7.html", "issue-7.txt", "issue-7.rfc822"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"{stem}.{ext}"
+        for stem in ("issue-7", "post-8", "full-9")
+        for ext in ("html", "txt", "rfc822")
+    ],
+)
 def test_golden_emails(name: str) -> None:
     """Regenerate with ``python tests/golden_emails.py`` and review ``git diff``."""
     built = build_emails_golden()

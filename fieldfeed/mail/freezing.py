@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.mail.issues import IssuePlan, plan_issue, posts_for
+from fieldfeed.mail.issues import IssuePlan, plan_issue, plan_post_issue, post_floor, posts_for
 from fieldfeed.mail.message import MessageTemplate, default_list_id, message_id
 from fieldfeed.mail.render import RenderedIssue, render_issue
 from fieldfeed.mail.templating import template_env
@@ -57,8 +57,32 @@ def plan_next_issue(
     )
 
 
+def plan_next(
+    settings: Settings, conn: Connection | None, posts: tuple[Post, ...], now: datetime
+) -> IssuePlan | None:
+    """The next issue in the site's ``[digest] mode``, read from the store (``conn``; None
+    when there is no database yet), or None when no post is new.
+
+    Digest mode: :func:`plan_next_issue`. Per-post mode: the oldest post no earlier issue of
+    either mode held (:func:`fieldfeed.mail.issues.plan_post_issue`).
+    """
+    last = store_issues.last_issue(conn) if conn is not None else None
+    if not settings.digest.per_post:
+        return plan_next_issue(settings, last, posts, now)
+    first = store_issues.first_issue_created(conn) if conn is not None else None
+    return plan_post_issue(
+        posts,
+        last_number=last.number if last else 0,
+        held=store_issues.held_post_ids(conn) if conn is not None else frozenset(),
+        floor=post_floor(first, now, settings.digest.first_window_days),
+        now=now,
+    )
+
+
 def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
-    """Why :func:`plan_next_issue` found nothing, for the report."""
+    """Why :func:`plan_next` found nothing, for the report."""
+    if settings.digest.per_post:
+        return "no new posts to mail" + (f" since issue #{last.number}" if last else "")
     if last is None:
         return f"no posts in the last {settings.digest.first_window_days} days: no issue"
     return f"no new posts since issue #{last.number}"
@@ -75,7 +99,7 @@ def freeze_next_issue(
     """
     with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        plan = plan_next_issue(settings, last, posts, now)
+        plan = plan_next(settings, conn, posts, now)
         if plan is None:
             return None, no_posts_reason(settings, last)
         if not store_subs.active_page(conn, after_id=0, limit=1):
@@ -83,7 +107,8 @@ def freeze_next_issue(
             return None, NO_SUBSCRIBERS
         issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
         env = template_env(settings)
-        since = last.cutoff if last else None
+        # A per-post mail is about its post, not about what came since the last issue.
+        since = last.cutoff if last and not settings.digest.per_post else None
         variants: dict[tuple[str, ...], int] = {}
 
         def variant_for(chosen: tuple[Post, ...]) -> int:

@@ -71,3 +71,46 @@ def plan_issue(
 def posts_for(subscriber: Subscriber, posts: Sequence[Post]) -> tuple[Post, ...]:
     """The issue's posts this subscriber's tag filter lets through (empty: no mail)."""
     return tuple(p for p in posts if subscriber.wants(p))
+
+
+def unsent_posts(
+    posts: Iterable[Post], *, held: frozenset[str], floor: datetime, now: datetime
+) -> tuple[Post, ...]:
+    """Published posts that no earlier issue (digest or per-post) held, oldest first.
+
+    The one place that says which posts are new for per-post mail. ``held`` is every post id
+    in an earlier issue; ``floor`` keeps a site's back catalogue out: only posts dated after it
+    count (the first issue's ``first_window_days`` window, see :func:`post_floor`).
+    """
+    return tuple(
+        sorted(
+            (p for p in posts if p.id not in held and floor < p.date <= now),
+            key=lambda p: (p.date, p.id),
+        )
+    )
+
+
+def post_floor(first_issue: datetime | None, now: datetime, first_window_days: int) -> datetime:
+    """The oldest date a post may have to be mailed: ``first_window_days`` before the site's
+    first issue (or before ``now`` when there is none yet)."""
+    return (first_issue or now) - timedelta(days=first_window_days)
+
+
+def plan_post_issue(
+    posts: Iterable[Post],
+    *,
+    last_number: int,
+    held: frozenset[str],
+    floor: datetime,
+    now: datetime,
+) -> IssuePlan | None:
+    """Per-post mode: the oldest new post as an issue of its own, or None when none is new.
+
+    Each per-post mail is a numbered issue like a digest (same ledger, archive and freezing),
+    so a run that finds three new posts freezes and sends three issues, oldest first;
+    ``left_out`` counts the new posts still waiting after this one.
+    """
+    new = unsent_posts(posts, held=held, floor=floor, now=now)
+    if not new:
+        return None
+    return IssuePlan(last_number + 1, floor, now, new[:1], len(new) - 1)

@@ -26,7 +26,7 @@ from fieldfeed.mail.freezing import (
     load_content_locked,
     message_template,
     no_posts_reason,
-    plan_next_issue,
+    plan_next,
 )
 from fieldfeed.mail.issues import posts_for
 from fieldfeed.mail.render import RenderedIssue, personalize, render_issue, tag_filter_sentence
@@ -62,20 +62,26 @@ def _next_for_preview(
 ) -> tuple[Issue, datetime | None] | None:
     """The open issue as frozen, else the one that would be frozen now; nothing is written."""
     engine = existing_store(settings)
-    last = None
     if engine is not None:
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             if unfinished is not None:
                 issue, _ = store_issues.load_issue(conn, unfinished.number)
                 return issue, store_issues.previous_cutoff(conn, unfinished.number)
-            last = store_issues.last_issue(conn)
     content = content if content is not None else load_content_locked(settings, now)
-    plan = plan_next_issue(settings, last, content.posts, now)
+    last = None
+    if engine is None:
+        plan = plan_next(settings, None, content.posts, now)
+    else:
+        with engine.connect() as conn:
+            plan, last = (
+                plan_next(settings, conn, content.posts, now),
+                store_issues.last_issue(conn),
+            )
     if plan is None:
         return None
     issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
-    return issue, (last.cutoff if last else None)
+    return issue, (last.cutoff if last and not settings.digest.per_post else None)
 
 
 def sample_subscriber(now: datetime) -> Subscriber:

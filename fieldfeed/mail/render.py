@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import html as html_lib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import cssutils
 import jinja2
+from markupsafe import Markup
 from premailer import Premailer
 
 from fieldfeed.config import Settings
+from fieldfeed.mail.posthtml import mail_safe_html, mail_text
 from fieldfeed.mail.templating import render_error
 from fieldfeed.model import Issue, Post, Subscriber
 
@@ -75,9 +77,11 @@ def render_issue(
     """Render ``posts`` (a subset of ``issue.posts``, newest first) as HTML and text, once.
 
     ``archive_url`` adds a "view in browser" link; ``since`` (the previous issue's cutoff) makes
-    the intro read "N new posts since <date>", otherwise it names the posts' date range. If the
-    inlined HTML is over :data:`HTML_BUDGET`, later posts become title links (re-rendering with
-    fewer full cards until it fits). Does no IO beyond loading templates through ``env``.
+    the intro read "N new posts since <date>", otherwise it names the posts' date range. With
+    ``[digest] content = "full"`` each card holds the post's body (:mod:`.posthtml`). If the
+    inlined HTML is over :data:`HTML_BUDGET`, later posts give way first from full bodies to
+    summary cards ("Read the rest"), then to title links (re-rendering with fewer until it
+    fits). Does no IO beyond loading templates through ``env``.
     """
     if not posts:
         raise ValueError("an issue needs at least one post to render")
@@ -111,27 +115,36 @@ def _render(
     subject = format_subject(settings, issue, posts)
     html_template = env.get_template(HTML_TEMPLATE)
     text_template = env.get_template(TEXT_TEMPLATE)
+    if settings.digest.per_post:
+        since = None  # a post's own mail is about the post, not about what came since
+    bodies: dict[str, Markup] = {}
+    if settings.digest.content == "full":
+        bodies = {p.id: Markup(mail_safe_html(p.html, p.url)) for p in posts}  # noqa: S704
+    order = [p.id for p in posts]
 
-    def render_html(full: int, listed: int) -> str:
-        context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
-        return inline_css(html_template.render(context))
+    def context(full: int, listed: int, shown: int) -> dict[str, Any]:
+        """Cards for the first ``full`` posts, title links up to ``listed``, and the full body
+        of the first ``shown`` posts (when ``content = "full"``)."""
+        ctx = _context(settings, issue, posts, subject, archive_url, since, full, listed)
+        ctx["bodies"] = {i: bodies[i] for i in order[:shown] if i in bodies}
+        return ctx
+
+    def render_html(full: int, listed: int, shown: int = 0) -> str:
+        return inline_css(html_template.render(context(full, listed, shown)))
 
     n = len(posts)
-    html = render_html(n, n)
+    shown = len(bodies)
+    html = render_html(n, n, shown)
     full, listed = n, n
+    if shown and _size(html) > HTML_BUDGET:
+        # Full content first gives way: later posts become summary cards with "Read the rest".
+        fits = _most_that_fit(lambda k: render_html(n, n, k), shown - 1)
+        shown, html = fits if fits else (0, html)
     if _size(html) > HTML_BUDGET:
-        # Binary search for the most full cards that fit; full == 0 may still be too big.
-        lo, hi = 0, n - 1
-        best: tuple[int, str] | None = None
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            candidate = render_html(mid, n)
-            if _size(candidate) <= HTML_BUDGET:
-                best, lo = (mid, candidate), mid + 1
-            else:
-                hi = mid - 1
-        if best is not None:
-            full, html = best
+        # Then summary cards give way to title links.
+        fits = _most_that_fit(lambda k: render_html(k, n), n - 1)
+        if fits:
+            full, html = fits
         else:
             # Even title links alone are too big (hundreds of posts): list fewer titles; the
             # "more posts" link leads to the rest.
@@ -141,8 +154,9 @@ def _render(
                 html = render_html(0, listed)
                 if _size(html) <= HTML_BUDGET:
                     break
-    context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
-    text = text_template.render(context)
+    ctx = context(full, listed, shown)
+    ctx["bodies"] = {i: mail_text(p.html) for p in posts if (i := p.id) in ctx["bodies"]}
+    text = text_template.render(ctx)
     return RenderedIssue(
         subject=subject,
         html=html,
@@ -152,12 +166,29 @@ def _render(
     )
 
 
+def _most_that_fit(render: Callable[[int], str], hi: int) -> tuple[int, str] | None:
+    """Binary search for the largest k in [0, hi] whose ``render(k)`` fits the budget:
+    (k, html), or None when not even k = 0 fits."""
+    lo, best = 0, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = render(mid)
+        if _size(candidate) <= HTML_BUDGET:
+            best, lo = (mid, candidate), mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
 def format_subject(settings: Settings, issue: Issue, posts: Sequence[Post]) -> str:
     """The subject from ``[digest] subject``: fields {site}, {number}, {first_title}, {count}.
 
-    Raises ValueError naming the bad field for an unknown one. Line breaks are not removed
-    here; :mod:`fieldfeed.mail.message` rejects them.
+    In per-post mode the subject is the post's title. Raises ValueError naming the bad field
+    for an unknown one. Line breaks are not removed here; :mod:`fieldfeed.mail.message`
+    normalises them (:mod:`fieldfeed.mail.headers`).
     """
+    if settings.digest.per_post and posts:
+        return posts[0].title
     fields: Mapping[str, Any] = {
         "site": settings.site.title,
         "number": issue.number,
@@ -192,6 +223,7 @@ def inline_css(html: str) -> str:
             keep_style_tags=True,
             remove_classes=False,
             disable_validation=True,
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform(pretty_print=False)
     )
@@ -269,6 +301,8 @@ def _context(
         "collapsed": n - full,
         "count": n,
         "since": since,
+        "per_post": settings.digest.per_post,
+        "full_content": settings.digest.content == "full",
         "oldest": posts[-1].date,
         "newest": posts[0].date,
         "preheader": " · ".join(p.title for p in posts[:4]),

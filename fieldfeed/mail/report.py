@@ -6,6 +6,7 @@ single recipients are values here, not exceptions, so one bad address does not s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -37,18 +38,28 @@ class DigestReport:
     would_send: int = 0
     sample: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Per-post mode: the issues (one per post) this run sent before this one, oldest first.
+    earlier: tuple[DigestReport, ...] = ()
 
     @property
     def exit_code(self) -> int:
         """3 when some recipients could not be delivered (PRODUCT.md), else 0."""
-        return 3 if self.failed else 0
+        return 3 if self.failed or any(r.failed for r in self.earlier) else 0
+
+    @property
+    def issues(self) -> tuple[int, ...]:
+        """Every issue this run sent or resumed, oldest first."""
+        return tuple(r.issue for r in (*self.earlier, self) if r.issue is not None)
 
     @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
     def summary_lines(self) -> list[str]:
-        """The end-of-run summary, one fact per line."""
+        """The end-of-run summary, one fact per line (earlier per-post issues first)."""
+        if self.earlier:
+            before = [line for r in self.earlier for line in r.summary_lines()]
+            return [*before, *dataclasses.replace(self, earlier=()).summary_lines()]
         lines = list(self.warnings)
         if self.issue is None or (self.dry_run and not self.would_send):
             return [*lines, f"digest: {self.reason}"]

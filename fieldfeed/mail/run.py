@@ -9,6 +9,7 @@ back, so a resumed send sends exactly what was started. Only one run per site se
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +37,7 @@ from fieldfeed.mail.freezing import (
     load_content_locked,
     message_template,
     no_posts_reason,
-    plan_next_issue,
+    plan_next,
     rendered_from_dict,
 )
 from fieldfeed.mail.issues import posts_for
@@ -86,17 +87,50 @@ def publish_digest(
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             last = store_issues.last_issue(conn)
-        if unfinished is not None:
+        if unfinished is not None and not settings.digest.per_post:
             return send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
-        if not force:
+        if not force and not settings.digest.per_post:
             not_due = _not_due(settings, last, now)
             if not_due:
                 return DigestReport(None, not_due)
+        if settings.digest.per_post:
+            return _send_per_post(
+                settings, engine, unfinished, content, now, progress, environ, edge
+            )
         content = content if content is not None else load_content_locked(settings, now)
         number, reason = freeze_next_issue(settings, engine, content.posts, now)
         if number is None:
             return DigestReport(None, reason)
         return send_issue(settings, engine, number, now, progress, environ, edge)
+
+
+def _send_per_post(
+    settings: Settings,
+    engine: Engine,
+    unfinished: store_issues.IssueRow | None,
+    content: SiteContent | None,
+    now: datetime,
+    progress: ProgressCallback | None,
+    environ: Mapping[str, str],
+    edge: SendingEdge,
+) -> DigestReport:
+    """Per-post mode: finish an interrupted post mail, then mail every new post, oldest first,
+    each as its own issue (frozen, then sent, before the next is frozen). No schedule: the
+    next ``publish``/``run`` after a post appears sends it. Call under the site lock."""
+    reports: list[DigestReport] = []
+    if unfinished is not None:
+        reports.append(
+            send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
+        )
+    content = content if content is not None else load_content_locked(settings, now)
+    while True:
+        number, reason = freeze_next_issue(settings, engine, content.posts, now)
+        if number is None:
+            break
+        reports.append(send_issue(settings, engine, number, now, progress, environ, edge))
+    if not reports:
+        return DigestReport(None, reason)
+    return dataclasses.replace(reports[-1], earlier=tuple(reports[:-1]))
 
 
 def send_digest(
@@ -148,12 +182,16 @@ def _dry_run(
                     would_send=len(left),
                     sample=addresses[:5],
                 )
-    if not force:
+    if not force and not settings.digest.per_post:
         not_due = _not_due(settings, last, now)
         if not_due:
             return DigestReport(None, not_due, dry_run=True)
     content = content if content is not None else load_content_locked(settings, now)
-    plan = plan_next_issue(settings, last, content.posts, now)
+    if engine is None:
+        plan = plan_next(settings, None, content.posts, now)
+    else:
+        with engine.connect() as conn:
+            plan = plan_next(settings, conn, content.posts, now)
     if plan is None:
         return DigestReport(None, no_posts_reason(settings, last), dry_run=True)
     if not subscribers:
@@ -162,7 +200,12 @@ def _dry_run(
     return DigestReport(
         plan.number,
         f"would send issue #{plan.number} ({len(plan.posts)} post(s)) to "
-        f"{len(receiving)} subscriber(s)",
+        f"{len(receiving)} subscriber(s)"
+        + (
+            f", then {plan.left_out} more post mail(s)"
+            if settings.digest.per_post and plan.left_out
+            else ""
+        ),
         dry_run=True,
         would_send=len(receiving),
         skipped=len(subscribers) - len(receiving),
