@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.mail.issues import IssuePlan, plan_issue, posts_for
+from fieldfeed.mail.issues import (
+    IssuePlan,
+    PostHistory,
+    issue_marks,
+    new_posts,
+    plan_issue,
+    posts_for,
+    window_start,
+)
 from fieldfeed.mail.message import MessageTemplate, default_list_id, message_id
 from fieldfeed.mail.render import RenderedIssue, render_issue
 from fieldfeed.mail.templating import template_env
@@ -27,6 +35,7 @@ from fieldfeed.model import Issue, Post
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
+from fieldfeed.store import postmarks as store_marks
 from fieldfeed.store import subscribers as store_subs
 from fieldfeed.store.issues import Variant
 
@@ -43,29 +52,80 @@ NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers ad
 PAGE = 500
 
 
+def load_history(conn: Connection) -> PostHistory:
+    """The post marks of every earlier issue (one short row per post)."""
+    return PostHistory.from_marks(store_marks.load_marks(conn))
+
+
 def plan_next_issue(
-    settings: Settings, last: store_issues.IssueRow | None, posts: tuple[Post, ...], now: datetime
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    posts: tuple[Post, ...],
+    now: datetime,
+    history: PostHistory,
+    *,
+    include_old: bool = False,
 ) -> IssuePlan | None:
     """The issue after ``last`` from the settings' limits, or None when no post is new."""
     return plan_issue(
         posts,
+        history,
         last_number=last.number if last else 0,
-        previous_cutoff=last.cutoff if last else None,
+        last_created=last.created if last else None,
         now=now,
         max_posts=settings.digest.max_posts,
         first_window_days=settings.digest.first_window_days,
+        include_old=include_old or settings.digest.include_old,
+    )
+
+
+def held_back(
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    posts: tuple[Post, ...],
+    now: datetime,
+    history: PostHistory,
+) -> tuple[Post, ...]:
+    """Posts older than the window when first seen, not sent: what ``include_old`` would add."""
+    if settings.digest.include_old:
+        return ()
+    since = window_start(last.created if last else None, now, settings.digest.first_window_days)
+    return new_posts(posts, history, since=since, now=now).held
+
+
+def held_line(posts: tuple[Post, ...]) -> str:
+    """One line naming the held-back posts and the two ways to include them ("" for none)."""
+    if not posts:
+        return ""
+    shown = ", ".join(f'"{p.title}" ({p.date.date().isoformat()})' for p in posts[:3])
+    more = f" and {len(posts) - 3} more" if len(posts) > 3 else ""
+    count = f"{len(posts)} older post{'s' if len(posts) != 1 else ''}"
+    return (
+        f"{count} held back (already older than first_window_days when first seen): "
+        f"{shown}{more}; `fieldfeed digest send --include-old` sends them with the next issue, "
+        "`[digest] include_old = true` always"
     )
 
 
 def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
-    """Why :func:`plan_next_issue` found nothing, for the report."""
+    """Why :func:`plan_next_issue` found nothing, for the report.
+
+    True under the rule "in no earlier issue" (not "dated after the last issue"): before the
+    first issue only the first window counts; after it, every published post is in an issue
+    (or held back, which the report says on its own line).
+    """
     if last is None:
         return f"no posts in the last {settings.digest.first_window_days} days: no issue"
-    return f"no new posts since issue #{last.number}"
+    return f"no new posts since issue #{last.number}: every published post was in an issue"
 
 
 def freeze_next_issue(
-    settings: Settings, engine: Engine, posts: tuple[Post, ...], now: datetime
+    settings: Settings,
+    engine: Engine,
+    posts: tuple[Post, ...],
+    now: datetime,
+    *,
+    include_old: bool = False,
 ) -> tuple[int | None, str]:
     """Freeze the next issue: posts, renderings and ledger rows, in one transaction.
 
@@ -75,7 +135,8 @@ def freeze_next_issue(
     """
     with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        plan = plan_next_issue(settings, last, posts, now)
+        history = load_history(conn)
+        plan = plan_next_issue(settings, last, posts, now, history, include_old=include_old)
         if plan is None:
             return None, no_posts_reason(settings, last)
         if not store_subs.active_page(conn, after_id=0, limit=1):
@@ -103,6 +164,7 @@ def freeze_next_issue(
             return variants[key]
 
         store_issues.insert_issue(conn, issue, ())
+        store_marks.record_marks(conn, *issue_marks(plan, history))
         # The full issue first: most readers get it, and its template names the domain.
         full = variant_for(issue.posts)
         domain = message_template(
@@ -123,9 +185,10 @@ def freeze_next_issue(
         if not sendable:
             store_issues.complete(conn, issue.number, now)
     log.info(
-        "froze issue #%d: %d posts, %d variants, %d rows",
+        "froze issue #%d: %d posts (%d carried to the next), %d variants, %d rows",
         issue.number,
         len(issue.posts),
+        plan.left_out,
         len(variants),
         rows,
     )

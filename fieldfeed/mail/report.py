@@ -37,6 +37,10 @@ class DigestReport:
     would_send: int = 0
     sample: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: "N older posts held back: ...; how to include them" (empty: none held back).
+    held: str = ""
+    #: "next issue due <when>" for ``publish`` (empty when the run does not say).
+    next_due: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -48,7 +52,11 @@ class DigestReport:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
     def summary_lines(self) -> list[str]:
-        """The end-of-run summary, one fact per line."""
+        """The end-of-run summary, one fact per line, then what is held back and what is next."""
+        tail = [f"  {line}" for line in (self.held, self.next_due) if line]
+        return self._outcome_lines() + tail
+
+    def _outcome_lines(self) -> list[str]:
         lines = list(self.warnings)
         if self.issue is None or (self.dry_run and not self.would_send):
             return [*lines, f"digest: {self.reason}"]
