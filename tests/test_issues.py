@@ -22,7 +22,6 @@ from fieldfeed.store import issues as store_issues
 from fieldfeed.store import open_store
 from fieldfeed.store.issues import Variant
 from fieldfeed.store.postjson import dump_posts, load_posts, post_from_dict, post_to_dict
-from fieldfeed.store.postmarks import PostMark
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -67,16 +66,10 @@ def after(issue: IssuePlan, history: PostHistory | None = None) -> PostHistory:
     """The history once ``issue`` is frozen (rows numbered as the store would)."""
     old = history or PostHistory()
     marks, replaces = issue_marks(issue, old)
-    kept = [m for m in {id(m): m for m in old_marks(old)}.values() if m.row not in replaces]
-    start = max((m.row or 0 for m in kept), default=0)
+    kept = [m for m in old.marks if m.row not in replaces]
+    start = max((m.row or 0 for m in old.marks), default=0)
     rows = [dataclasses.replace(m, row=start + i + 1) for i, m in enumerate(marks)]
     return PostHistory.from_marks([*kept, *rows])
-
-
-def old_marks(history: PostHistory) -> list[PostMark]:
-    marks = {m.row: m for m in (*history.by_id.values(), *history.by_source.values())}
-    baseline = [PostMark("", "", "", None, 0, "baseline", 0)] if history.baseline else []
-    return baseline + [marks[k] for k in sorted(k for k in marks if k is not None)]
 
 
 # Issue 10 replaced the date window ("posts dated after the previous cutoff") with "posts in no

@@ -19,6 +19,7 @@ earlier date) is still new.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,20 +52,21 @@ class PostHistory:
     by_title_date: dict[tuple[str, datetime], PostMark] = field(default_factory=dict)
     #: True once the archive the list started with is recorded (the first issue under this rule).
     baseline: bool = False
+    #: Every mark, as loaded.
+    marks: tuple[PostMark, ...] = ()
 
     @classmethod
     def from_marks(cls, marks: Iterable[PostMark]) -> PostHistory:
-        history = cls()
-        baseline = False
-        for mark in marks:
+        history = cls(marks=tuple(marks))
+        for mark in history.marks:
             if mark.status == "baseline":
-                baseline = True
                 continue
             history.by_id[mark.post_id] = mark
             history.by_source[mark.source] = mark
             if mark.date is not None:
                 history.by_title_date[(mark.title, mark.date)] = mark
-        return cls(history.by_id, history.by_source, history.by_title_date, baseline)
+        baseline = any(m.status == "baseline" for m in history.marks)
+        return dataclasses.replace(history, baseline=baseline)
 
     def find(self, post: Post) -> PostMark | None:
         """The mark of ``post`` (or of the same post under an earlier id), or None."""
