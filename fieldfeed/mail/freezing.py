@@ -102,7 +102,7 @@ def held_line(posts: tuple[Post, ...]) -> str:
     count = f"{len(posts)} older post{'s' if len(posts) != 1 else ''}"
     return (
         f"{count} held back (already older than first_window_days when first seen): "
-        f"{shown}{more}; `fieldfeed digest send --include-old` sends them with the next issue, "
+        f"{shown}{more}; `fieldfeed digest send --include-old` sends them now, "
         "`[digest] include_old = true` always"
     )
 
@@ -112,11 +112,12 @@ def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> s
 
     True under the rule "in no earlier issue" (not "dated after the last issue"): before the
     first issue only the first window counts; after it, every published post is in an issue
-    (or held back, which the report says on its own line).
+    (or held back, which the report says on its own line). "New" means in no issue, not
+    dated after the last one.
     """
     if last is None:
         return f"no posts in the last {settings.digest.first_window_days} days: no issue"
-    return f"no new posts since issue #{last.number}: every published post was in an issue"
+    return f"no new posts since issue #{last.number}"
 
 
 def freeze_next_issue(
