@@ -77,6 +77,9 @@ class DigestSettings:
     sender: str = ""  #: the ``from`` key
     max_posts: int = 20
     first_window_days: int = 30
+    #: Send posts held back (older than the window when first seen, e.g. a back-dated import)
+    #: with the next issue instead of reporting them; ``digest send --include-old`` does it once.
+    include_old: bool = False
     unsubscribe_url: str = ""
     subject: str = "{site} #{number}: {first_title}"
     #: Hours after a missed scheduled time during which ``run`` still sends it.
@@ -374,6 +377,7 @@ def parse_settings(
             )
         )
     problems.extend(_digest_problems(built["digest"], shown, where, check_schedule))
+    problems.extend(_unsubscribe_scheme(built["digest"], delivery, shown, where))
     if not 0 < delivery.port < 65536:
         problems.append(
             Problem(
@@ -463,6 +467,41 @@ def _digest_problems(
     if digest.content not in ("summary", "full"):
         bad("content", f'content must be "summary" or "full", got {digest.content!r}')
     return found
+
+
+def _unsubscribe_scheme(
+    digest: DigestSettings, delivery: DeliverySettings, shown: str, where: Any
+) -> list[Problem]:
+    """RFC 8058 one-click unsubscribe needs an https URI: mail that really leaves (smtp) with
+    an http ``unsubscribe_url`` fails that, and Gmail and Yahoo ignore the header. http stays
+    allowed for loopback hosts (local test setups) and for the Maildir transport (the demo)."""
+    from urllib.parse import urlsplit
+
+    url = digest.unsubscribe_url
+    if delivery.transport != "smtp" or not url.lower().startswith("http://"):
+        return []
+    if is_loopback_host(urlsplit(url).hostname or ""):
+        return []
+    return [
+        Problem(
+            shown,
+            where("digest", "unsubscribe_url"),
+            '[digest] unsubscribe_url must be https:// when [delivery] transport = "smtp" '
+            f"(RFC 8058 one-click unsubscribe), got {url!r}",
+        )
+    ]
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (as urlsplit gives them: lower case, no brackets)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

@@ -147,3 +147,38 @@ def test_an_impossible_cron_field_is_reported(tmp_path: Path) -> None:
         ConfigError, match=r"fieldfeed.toml:5: \[digest\] schedule '0 25 \* \* mon'"
     ):
         parse_settings(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("transport", "url", "error"),
+    [
+        ("smtp", "http://example.org/u/", True),
+        ("smtp", "http://news.example.org:8080/u/", True),
+        ("smtp", "http://10.0.0.5/u/", True),  # private, not loopback: mail leaves the machine
+        ("smtp", "https://example.org/u/", False),
+        ("smtp", "http://127.0.0.1:8000/u/", False),
+        ("smtp", "http://127.8.9.10/u/", False),
+        ("smtp", "http://[::1]:8000/u/", False),
+        ("smtp", "http://localhost:8000/u/", False),
+        ("smtp", "http://LocalHost/u/", False),
+        ("maildir", "http://example.org/u/", False),  # the demo outbox sends nothing
+    ],
+)
+def test_unsubscribe_url_must_be_https_when_mail_goes_out_by_smtp(
+    tmp_path: Path, transport: str, url: str, error: bool
+) -> None:
+    """RFC 8058 needs an https one-click URI; http stays for loopback test setups."""
+    text = (
+        '[site]\ntitle = "T"\nurl = "https://example.org/"\n\n'
+        f'[digest]\nfrom = "T <n@example.org>"\nunsubscribe_url = "{url}"\n\n'
+        f'[delivery]\ntransport = "{transport}"\n'
+    )
+    if not error:
+        assert parse_settings(text, tmp_path).digest.unsubscribe_url == url
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(text, tmp_path)
+    assert str(caught.value) == (
+        "fieldfeed.toml:7: [digest] unsubscribe_url must be https:// when [delivery] transport "
+        f'= "smtp" (RFC 8058 one-click unsubscribe), got {url!r}'
+    )

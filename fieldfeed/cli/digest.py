@@ -64,6 +64,8 @@ def preview(
     console.info(f"issue #{result.issue} for {result.subscriber}:")
     for path in (result.html, result.text, result.eml):
         typer.echo(f"  {path}")
+    if result.held:
+        console.info(result.held)
     if open_:
         webbrowser.open(result.html.resolve().as_uri())
 
@@ -78,6 +80,14 @@ def send(
             "not recorded in the ledger.",
         ),
     ] = None,
+    include_old: Annotated[
+        bool,
+        typer.Option(
+            "--include-old",
+            help="Also send the posts held back as older than [digest] first_window_days "
+            "when first seen (a back-dated import).",
+        ),
+    ] = False,
     wait: Annotated[
         float,
         typer.Option(
@@ -104,7 +114,11 @@ def send(
         console.info(mail.send_test(settings, now_utc(), None, to))
         return
     report = mail.send_digest(
-        settings, now_utc(), progress=terminal_progress(quiet), lock_wait=wait
+        settings,
+        now_utc(),
+        include_old=include_old,
+        progress=terminal_progress(quiet),
+        lock_wait=wait,
     )
     for line in report.summary_lines():
         console.info(line)

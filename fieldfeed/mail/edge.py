@@ -19,6 +19,7 @@ from fieldfeed import statefiles
 from fieldfeed.config import Settings
 from fieldfeed.errors import ConfigError, StateError
 from fieldfeed.mail import tokens
+from fieldfeed.mail.message import check_message_settings
 from fieldfeed.mail.sending import SendPolicy
 from fieldfeed.mail.transports import MaildirTransport, SMTPTransport, Transport
 
@@ -113,6 +114,7 @@ def check_sending_setup(settings: Settings, environ: Mapping[str, str] = os.envi
     else:
         read_secret_file(settings.state_dir / SECRET_FILE)
     transport_factory(settings, environ)
+    check_message_settings(settings)
 
 
 def read_secret_file(path: Path) -> tokens.SigningKey | None:

@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from fieldfeed.config import Settings
-from fieldfeed.mail.issues import IssuePlan, plan_issue, plan_post_issue, post_floor, posts_for
+from fieldfeed.mail.issues import (
+    IssuePlan,
+    PostHistory,
+    issue_marks,
+    new_posts,
+    plan_issue,
+    posts_for,
+    window_start,
+)
 from fieldfeed.mail.message import MessageTemplate, default_list_id, message_id
 from fieldfeed.mail.render import RenderedIssue, render_issue
 from fieldfeed.mail.templating import template_env
@@ -27,6 +35,7 @@ from fieldfeed.model import Issue, Post
 from fieldfeed.store import issues as store_issues
 from fieldfeed.store import ledger as store_ledger
 from fieldfeed.store import open_store
+from fieldfeed.store import postmarks as store_marks
 from fieldfeed.store import subscribers as store_subs
 from fieldfeed.store.issues import Variant
 
@@ -43,44 +52,73 @@ NO_SUBSCRIBERS = "no active subscribers (add some with `fieldfeed subscribers ad
 PAGE = 500
 
 
+def load_history(conn: Connection) -> PostHistory:
+    """The post marks of every earlier issue (one short row per post)."""
+    return PostHistory.from_marks(store_marks.load_marks(conn))
+
+
 def plan_next_issue(
-    settings: Settings, last: store_issues.IssueRow | None, posts: tuple[Post, ...], now: datetime
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    posts: tuple[Post, ...],
+    now: datetime,
+    history: PostHistory,
+    *,
+    include_old: bool = False,
 ) -> IssuePlan | None:
-    """The issue after ``last`` from the settings' limits, or None when no post is new."""
+    """The issue after ``last`` from the settings' limits, or None when no post is new.
+
+    Both ``[digest] mode``s use this one rule (:func:`fieldfeed.mail.issues.new_posts`): a
+    per-post issue is a digest of one post."""
     return plan_issue(
         posts,
+        history,
         last_number=last.number if last else 0,
-        previous_cutoff=last.cutoff if last else None,
+        last_created=last.created if last else None,
         now=now,
-        max_posts=settings.digest.max_posts,
+        # Per-post mode is the same rule one post at a time: the oldest new post is the issue,
+        # the others are carried and go first, one per issue, in the same run.
+        max_posts=1 if settings.digest.per_post else settings.digest.max_posts,
         first_window_days=settings.digest.first_window_days,
+        include_old=include_old or settings.digest.include_old,
     )
 
 
-def plan_next(
-    settings: Settings, conn: Connection | None, posts: tuple[Post, ...], now: datetime
-) -> IssuePlan | None:
-    """The next issue in the site's ``[digest] mode``, read from the store (``conn``; None
-    when there is no database yet), or None when no post is new.
+def held_back(
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    posts: tuple[Post, ...],
+    now: datetime,
+    history: PostHistory,
+) -> tuple[Post, ...]:
+    """Posts older than the window when first seen, not sent: what ``include_old`` would add."""
+    if settings.digest.include_old:
+        return ()
+    since = window_start(last.created if last else None, now, settings.digest.first_window_days)
+    return new_posts(posts, history, since=since, now=now).held
 
-    Digest mode: :func:`plan_next_issue`. Per-post mode: the oldest post no earlier issue of
-    either mode held (:func:`fieldfeed.mail.issues.plan_post_issue`).
-    """
-    last = store_issues.last_issue(conn) if conn is not None else None
-    if not settings.digest.per_post:
-        return plan_next_issue(settings, last, posts, now)
-    first = store_issues.first_issue_created(conn) if conn is not None else None
-    return plan_post_issue(
-        posts,
-        last_number=last.number if last else 0,
-        held=store_issues.held_post_ids(conn) if conn is not None else frozenset(),
-        floor=post_floor(first, now, settings.digest.first_window_days),
-        now=now,
+
+def held_line(posts: tuple[Post, ...]) -> str:
+    """One line naming the held-back posts and the two ways to include them ("" for none)."""
+    if not posts:
+        return ""
+    shown = ", ".join(f'"{p.title}" ({p.date.date().isoformat()})' for p in posts[:3])
+    more = f" and {len(posts) - 3} more" if len(posts) > 3 else ""
+    count = f"{len(posts)} older post{'s' if len(posts) != 1 else ''}"
+    return (
+        f"{count} held back (already older than first_window_days when first seen): "
+        f"{shown}{more}; `fieldfeed digest send --include-old` sends them now, "
+        "`[digest] include_old = true` always"
     )
 
 
 def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> str:
-    """Why :func:`plan_next` found nothing, for the report."""
+    """Why :func:`plan_next_issue` found nothing, for the report.
+
+    True under the rule "in no earlier issue" (not "dated after the last issue"): before the
+    first issue only the first window counts; after it, every published post is in an issue
+    (or held back, which the report says on its own line).
+    """
     if settings.digest.per_post:
         return "no new posts to mail" + (f" since issue #{last.number}" if last else "")
     if last is None:
@@ -89,7 +127,12 @@ def no_posts_reason(settings: Settings, last: store_issues.IssueRow | None) -> s
 
 
 def freeze_next_issue(
-    settings: Settings, engine: Engine, posts: tuple[Post, ...], now: datetime
+    settings: Settings,
+    engine: Engine,
+    posts: tuple[Post, ...],
+    now: datetime,
+    *,
+    include_old: bool = False,
 ) -> tuple[int | None, str]:
     """Freeze the next issue: posts, renderings and ledger rows, in one transaction.
 
@@ -99,7 +142,8 @@ def freeze_next_issue(
     """
     with engine.begin() as conn:
         last = store_issues.last_issue(conn)
-        plan = plan_next(settings, conn, posts, now)
+        history = load_history(conn)
+        plan = plan_next_issue(settings, last, posts, now, history, include_old=include_old)
         if plan is None:
             return None, no_posts_reason(settings, last)
         if not store_subs.active_page(conn, after_id=0, limit=1):
@@ -128,6 +172,7 @@ def freeze_next_issue(
             return variants[key]
 
         store_issues.insert_issue(conn, issue, ())
+        store_marks.record_marks(conn, *issue_marks(plan, history))
         # The full issue first: most readers get it, and its template names the domain.
         full = variant_for(issue.posts)
         domain = message_template(
@@ -148,9 +193,10 @@ def freeze_next_issue(
         if not sendable:
             store_issues.complete(conn, issue.number, now)
     log.info(
-        "froze issue #%d: %d posts, %d variants, %d rows",
+        "froze issue #%d: %d posts (%d carried to the next), %d variants, %d rows",
         issue.number,
         len(issue.posts),
+        plan.left_out,
         len(variants),
         rows,
     )

@@ -175,6 +175,24 @@ class _Slot:
         self.prefix_ws = prefix_ws
 
 
+def check_message_settings(settings: Settings) -> None:
+    """Raise MessageError when the settings cannot make a digest (no sender, no unsubscribe
+    link). ``publish`` checks this before anything is written, even when no issue is due."""
+    if not settings.digest.sender.strip() and "@" not in settings.site.email:
+        raise MessageError(
+            "[digest] from is not set (and [site] email is empty): digests need a sender, "
+            'e.g. from = "Site <news@example.org>"'
+        )
+    if not settings.digest.unsubscribe_url.strip().startswith(("https://", "http://")):
+        # Every message needs a working one-click link (RFC 8058; Gmail and Yahoo reject
+        # bulk mail without one): refuse before an issue is frozen, not per recipient.
+        raise MessageError(
+            "[digest] unsubscribe_url is not set: digests need a one-click unsubscribe "
+            "link; set it to where `fieldfeed serve`'s /u/ is public, "
+            "e.g. https://example.org/u/"
+        )
+
+
 class MessageTemplate:
     """One rendered issue as a pre-encoded message; :meth:`build` personalises it per recipient.
 
@@ -195,19 +213,7 @@ class MessageTemplate:
         test: bool = False,
     ) -> None:
         site = settings.site
-        if not settings.digest.sender.strip() and "@" not in site.email:
-            raise MessageError(
-                "[digest] from is not set (and [site] email is empty): digests need a sender, "
-                'e.g. from = "Site <news@example.org>"'
-            )
-        if not settings.digest.unsubscribe_url.strip().startswith(("https://", "http://")):
-            # Every message needs a working one-click link (RFC 8058; Gmail and Yahoo reject
-            # bulk mail without one): refuse before an issue is frozen, not per recipient.
-            raise MessageError(
-                "[digest] unsubscribe_url is not set: digests need a one-click unsubscribe "
-                "link; set it to where `fieldfeed serve`'s /u/ is public, "
-                "e.g. https://example.org/u/"
-            )
+        check_message_settings(settings)
         sender_name, sender_addr = sender_mailbox(settings)
         self.domain: str = sender_addr.rpartition("@")[2]
         mailto = settings.digest.unsubscribe_mailto.strip().removeprefix("mailto:")

@@ -23,12 +23,15 @@ from fieldfeed.mail import tokens
 from fieldfeed.mail.edge import envelope_sender, load_site_secret, send_policy, transport_factory
 from fieldfeed.mail.freezing import (
     existing_store,
+    held_back,
+    held_line,
     load_content_locked,
+    load_history,
     message_template,
     no_posts_reason,
-    plan_next,
+    plan_next_issue,
 )
-from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.issues import PostHistory, posts_for
 from fieldfeed.mail.render import RenderedIssue, personalize, render_issue, tag_filter_sentence
 from fieldfeed.mail.templating import template_env
 from fieldfeed.mail.transports import TemporaryFailure
@@ -55,33 +58,48 @@ class Preview:
     html: Path
     text: Path
     eml: Path
+    #: The held-back line ("" when nothing is held back).
+    held: str = ""
 
 
-def _next_for_preview(
-    settings: Settings, now: datetime, content: SiteContent | None
-) -> tuple[Issue, datetime | None] | None:
-    """The open issue as frozen, else the one that would be frozen now; nothing is written."""
+@dataclass(frozen=True, slots=True)
+class NextIssue:
+    """What a preview or a test send shows: the issue, or why there is none, and what is held."""
+
+    issue: Issue | None
+    #: The previous issue's cutoff (the intro's "since").
+    since: datetime | None
+    #: Why there is no issue ("" when there is one).
+    reason: str
+    #: The held-back line of the report ("" when nothing is held back).
+    held: str
+
+
+def next_issue(settings: Settings, now: datetime, content: SiteContent | None) -> NextIssue:
+    """The open issue as frozen, else the one that would be frozen now; nothing is written.
+
+    Whether it is due does not matter here: a preview shows what the next issue will hold.
+    """
     engine = existing_store(settings)
+    last = None
+    history = PostHistory()
     if engine is not None:
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             if unfinished is not None:
                 issue, _ = store_issues.load_issue(conn, unfinished.number)
-                return issue, store_issues.previous_cutoff(conn, unfinished.number)
+                since = store_issues.previous_cutoff(conn, unfinished.number)
+                return NextIssue(issue, since, "", "")
+            last = store_issues.last_issue(conn)
+            history = load_history(conn)
     content = content if content is not None else load_content_locked(settings, now)
-    last = None
-    if engine is None:
-        plan = plan_next(settings, None, content.posts, now)
-    else:
-        with engine.connect() as conn:
-            plan, last = (
-                plan_next(settings, conn, content.posts, now),
-                store_issues.last_issue(conn),
-            )
+    held = held_line(held_back(settings, last, content.posts, now, history))
+    plan = plan_next_issue(settings, last, content.posts, now, history)
     if plan is None:
-        return None
+        return NextIssue(None, None, no_posts_reason(settings, last), held)
     issue = Issue(number=plan.number, cutoff=plan.cutoff, created=now, posts=plan.posts)
-    return issue, (last.cutoff if last and not settings.digest.per_post else None)
+    since = last.cutoff if last and not settings.digest.per_post else None
+    return NextIssue(issue, since, "", held)
 
 
 def sample_subscriber(now: datetime) -> Subscriber:
@@ -101,17 +119,12 @@ def write_preview(
 ) -> Preview | str:
     """Write the next issue as HTML, text and .eml for the sample reader; freezes nothing.
 
-    Returns the paths, or why there is no next issue.
+    Returns the paths, or why there is no next issue (with the held-back line, if any).
     """
-    found = _next_for_preview(settings, now, content)
-    if found is None:
-        engine = existing_store(settings)
-        last = None
-        if engine is not None:
-            with engine.connect() as conn:
-                last = store_issues.last_issue(conn)
-        return no_posts_reason(settings, last)
-    issue, since = found
+    found = next_issue(settings, now, content)
+    issue, since = found.issue, found.since
+    if issue is None:
+        return "; ".join(x for x in (found.reason, found.held) if x)
     sub = sample_subscriber(now)
     rendered = _render_as(settings, issue, since, sub)
     url = settings.digest.unsubscribe_url + PREVIEW_TOKEN
@@ -126,7 +139,7 @@ def write_preview(
     paths[0].write_text(html, encoding="utf-8")
     paths[1].write_text(text, encoding="utf-8")
     paths[2].write_bytes(eml)
-    return Preview(issue.number, sub.email, *paths)
+    return Preview(issue.number, sub.email, *paths, held=found.held)
 
 
 def _render_as(
@@ -157,10 +170,10 @@ def send_test(
     Returns a line for the user. Raises DeliveryError when it could not be delivered.
     """
     address = store_subs.normalize_email(to)
-    found = _next_for_preview(settings, now, content)
-    if found is None:
-        return f"nothing to test: {no_posts_reason(settings, None)}"
-    issue, since = found
+    found = next_issue(settings, now, content)
+    issue, since = found.issue, found.since
+    if issue is None:
+        return "; ".join(x for x in (f"nothing to test: {found.reason}", found.held) if x)
     existing = None
     engine = existing_store(settings)
     if engine is not None:

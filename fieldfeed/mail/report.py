@@ -6,7 +6,6 @@ single recipients are values here, not exceptions, so one bad address does not s
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 
@@ -40,6 +39,10 @@ class DigestReport:
     warnings: tuple[str, ...] = ()
     #: Per-post mode: the issues (one per post) this run sent before this one, oldest first.
     earlier: tuple[DigestReport, ...] = ()
+    #: "N older posts held back: ...; how to include them" (empty: none held back).
+    held: str = ""
+    #: "next issue due <when>" for ``publish`` (empty when the run does not say).
+    next_due: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -56,10 +59,14 @@ class DigestReport:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
     def summary_lines(self) -> list[str]:
-        """The end-of-run summary, one fact per line (earlier per-post issues first)."""
-        if self.earlier:
-            before = [line for r in self.earlier for line in r.summary_lines()]
-            return [*before, *dataclasses.replace(self, earlier=()).summary_lines()]
+        """The end-of-run summary, one fact per line (earlier per-post issues first), then
+        what is held back and what is next."""
+        before = [line for r in self.earlier for line in r.outcome_lines()]
+        tail = [f"  {line}" for line in (self.held, self.next_due) if line]
+        return before + self.outcome_lines() + tail
+
+    def outcome_lines(self) -> list[str]:
+        """What this one issue did (warnings first)."""
         lines = list(self.warnings)
         if self.issue is None or (self.dry_run and not self.would_send):
             return [*lines, f"digest: {self.reason}"]

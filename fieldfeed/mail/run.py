@@ -9,10 +9,10 @@ back, so a resumed send sends exactly what was started. Only one run per site se
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,13 +34,16 @@ from fieldfeed.mail.freezing import (
     PAGE,
     existing_store,
     freeze_next_issue,
+    held_back,
+    held_line,
     load_content_locked,
+    load_history,
     message_template,
     no_posts_reason,
-    plan_next,
+    plan_next_issue,
     rendered_from_dict,
 )
-from fieldfeed.mail.issues import posts_for
+from fieldfeed.mail.issues import PostHistory, posts_for
 from fieldfeed.mail.report import DigestReport
 from fieldfeed.mail.sending import Job, MessageResult, send_all
 from fieldfeed.model import ProgressCallback, Subscriber
@@ -63,6 +66,7 @@ def publish_digest(
     *,
     force: bool = False,
     dry_run: bool = False,
+    include_old: bool = False,
     progress: ProgressCallback | None = None,
     lock_wait: float = 0.0,
     environ: Mapping[str, str] = os.environ,
@@ -70,13 +74,14 @@ def publish_digest(
     """Finish an interrupted issue, or send the next one if it is due (or ``force``).
 
     ``content`` is the site's loaded content (loaded here if None and needed). ``dry_run``
-    reports what would be sent to whom and writes nothing. ``lock_wait``: seconds to wait for
-    another run of this site before LockedError. Raises FieldfeedError subclasses for what
-    stops the whole run (no secret, bad login, relay unreachable after retries: the issue
-    stays open and a rerun finishes it).
+    reports what would be sent to whom and writes nothing. ``include_old`` also sends the
+    posts held back as too old when first seen. ``lock_wait``: seconds to wait for another
+    run of this site before LockedError. Raises FieldfeedError subclasses for what stops the
+    whole run (no secret, bad login, relay unreachable after retries: the issue stays open and
+    a rerun finishes it). The report names what is held back and when the next issue is due.
     """
     if dry_run:
-        return _dry_run(settings, now, content, force=force)
+        return _dry_run(settings, now, content, force=force, include_old=include_old)
     with site_lock(settings.state_dir, wait=lock_wait):
         # Secret and credentials first: a missing one must stop the run before anything is
         # frozen, not leave an open issue behind.
@@ -87,21 +92,36 @@ def publish_digest(
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             last = store_issues.last_issue(conn)
-        if unfinished is not None and not settings.digest.per_post:
-            return send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
-        if not force and not settings.digest.per_post:
-            not_due = _not_due(settings, last, now)
-            if not_due:
-                return DigestReport(None, not_due)
+            first = store_subs.first_joined(conn)
+            history = load_history(conn)
         if settings.digest.per_post:
-            return _send_per_post(
-                settings, engine, unfinished, content, now, progress, environ, edge
+            # No schedule: the next publish/run after a post appears mails it.
+            content = content if content is not None else load_content_locked(settings, now)
+            held = _held(settings, last, content, now, history, include_old)
+            report = _send_per_post(
+                settings, engine, unfinished, content, now, progress, environ, edge, include_old
             )
+            return replace(report, held=held)
+        if unfinished is not None:
+            report = send_issue(settings, engine, unfinished.number, now, progress, environ, edge)
+            return replace(report, next_due=next_due_line(settings, unfinished.created, now, now))
+        if not force:
+            not_due = _not_due(settings, last, first, now)
+            if not_due:
+                held = _held(settings, last, content, now, history, include_old)
+                return DigestReport(None, not_due, held=held)
         content = content if content is not None else load_content_locked(settings, now)
-        number, reason = freeze_next_issue(settings, engine, content.posts, now)
+        held = _held(settings, last, content, now, history, include_old)
+        number, reason = freeze_next_issue(
+            settings, engine, content.posts, now, include_old=include_old
+        )
         if number is None:
-            return DigestReport(None, reason)
-        return send_issue(settings, engine, number, now, progress, environ, edge)
+            created = last.created if last else None
+            return DigestReport(
+                None, reason, held=held, next_due=next_due_line(settings, created, first, now)
+            )
+        report = send_issue(settings, engine, number, now, progress, environ, edge)
+        return replace(report, held=held, next_due=next_due_line(settings, now, now, now))
 
 
 def _send_per_post(
@@ -113,6 +133,7 @@ def _send_per_post(
     progress: ProgressCallback | None,
     environ: Mapping[str, str],
     edge: SendingEdge,
+    include_old: bool = False,
 ) -> DigestReport:
     """Per-post mode: finish an interrupted post mail, then mail every new post, oldest first,
     each as its own issue (frozen, then sent, before the next is frozen). No schedule: the
@@ -124,13 +145,15 @@ def _send_per_post(
         )
     content = content if content is not None else load_content_locked(settings, now)
     while True:
-        number, reason = freeze_next_issue(settings, engine, content.posts, now)
+        number, reason = freeze_next_issue(
+            settings, engine, content.posts, now, include_old=include_old
+        )
         if number is None:
             break
         reports.append(send_issue(settings, engine, number, now, progress, environ, edge))
     if not reports:
         return DigestReport(None, reason)
-    return dataclasses.replace(reports[-1], earlier=tuple(reports[:-1]))
+    return replace(reports[-1], earlier=tuple(reports[:-1]))
 
 
 def send_digest(
@@ -138,38 +161,110 @@ def send_digest(
     now: datetime,
     content: SiteContent | None = None,
     *,
+    include_old: bool = False,
     progress: ProgressCallback | None = None,
     lock_wait: float = 0.0,
     environ: Mapping[str, str] = os.environ,
 ) -> DigestReport:
     """``digest send``: finish an interrupted issue, else send the next one now."""
     return publish_digest(
-        settings, now, content, force=True, progress=progress, lock_wait=lock_wait, environ=environ
+        settings,
+        now,
+        content,
+        force=True,
+        include_old=include_old,
+        progress=progress,
+        lock_wait=lock_wait,
+        environ=environ,
     )
 
 
-def _not_due(settings: Settings, last: store_issues.IssueRow | None, now: datetime) -> str:
-    """ "" when a digest is due, else why not."""
-    tz = settings.site.tz
-    if schedule.is_due(settings.digest.schedule, tz, last.created if last else None, now):
+def _held(
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    content: SiteContent | None,
+    now: datetime,
+    history: PostHistory,
+    include_old: bool,
+) -> str:
+    """The held-back line for the report ("" when none, or when they are being included)."""
+    if content is None or include_old:
         return ""
-    assert last is not None
+    return held_line(held_back(settings, last, content.posts, now, history))
+
+
+def first_issue_time(settings: Settings, first_joined: datetime) -> datetime:
+    """The schedule's first time at or after the list's first subscriber joined."""
+    tz = settings.site.tz
+    return schedule.next_run(settings.digest.schedule, tz, first_joined - timedelta(microseconds=1))
+
+
+def next_due_line(
+    settings: Settings, last_created: datetime | None, first_joined: datetime | None, now: datetime
+) -> str:
+    """One line: when the next issue is due (it goes out then if a post is new)."""
+    if last_created is None:
+        if first_joined is None:
+            return "next issue: at the schedule's first time after the list gets a subscriber"
+        when = first_issue_time(settings, first_joined)
+    else:
+        when = schedule.next_run(settings.digest.schedule, settings.site.tz, last_created)
+    if when <= now:
+        return "next issue due now: the next publish with a new post sends it"
+    return f"next issue due {schedule.describe(when.astimezone(settings.site.tz))}"
+
+
+def _not_due(
+    settings: Settings,
+    last: store_issues.IssueRow | None,
+    first_joined: datetime | None,
+    now: datetime,
+) -> str:
+    """ "" when a digest is due, else why not.
+
+    The first issue follows the schedule like every other: it is due at the schedule's first
+    time after the list got its first subscriber, so importing a list and running ``publish``
+    does not mail everyone at once.
+    """
+    tz = settings.site.tz
+    if last is None:
+        if first_joined is None:
+            return ""  # freezing says "no active subscribers"
+        when = first_issue_time(settings, first_joined)
+        if when <= now:
+            return ""
+        joined = schedule.describe(first_joined.astimezone(tz))
+        return (
+            f"first issue not due until {schedule.describe(when.astimezone(tz))} (the "
+            f"schedule's first time after the list's first subscriber, {joined}); "
+            "`fieldfeed digest send` sends it now"
+        )
+    if schedule.is_due(settings.digest.schedule, tz, last.created, now):
+        return ""
     nxt = schedule.next_run(settings.digest.schedule, tz, last.created)
     went = schedule.describe(last.created.astimezone(tz))
     return f"not due until {schedule.describe(nxt)} (issue #{last.number} went out {went})"
 
 
 def _dry_run(
-    settings: Settings, now: datetime, content: SiteContent | None, *, force: bool
+    settings: Settings,
+    now: datetime,
+    content: SiteContent | None,
+    *,
+    force: bool,
+    include_old: bool = False,
 ) -> DigestReport:
     """What a real run would send, to whom. Opens no lock and writes nothing (no new DB)."""
     engine = existing_store(settings)
     subscribers: list[Subscriber] = []
-    last = unfinished = None
+    last = unfinished = first = None
+    history = PostHistory()
     if engine is not None:
         with engine.connect() as conn:
             unfinished = store_issues.open_issue(conn)
             last = store_issues.last_issue(conn)
+            first = store_subs.first_joined(conn)
+            history = load_history(conn)
             subscribers = store_subs.active(conn)
             if unfinished is not None:
                 left = store_ledger.unfinished(conn, unfinished.number)
@@ -183,30 +278,34 @@ def _dry_run(
                     sample=addresses[:5],
                 )
     if not force and not settings.digest.per_post:
-        not_due = _not_due(settings, last, now)
+        not_due = _not_due(settings, last, first, now)
         if not_due:
-            return DigestReport(None, not_due, dry_run=True)
+            held = _held(settings, last, content, now, history, include_old)
+            return DigestReport(None, not_due, dry_run=True, held=held)
     content = content if content is not None else load_content_locked(settings, now)
-    if engine is None:
-        plan = plan_next(settings, None, content.posts, now)
-    else:
-        with engine.connect() as conn:
-            plan = plan_next(settings, conn, content.posts, now)
+    held = _held(settings, last, content, now, history, include_old)
+    plan = plan_next_issue(settings, last, content.posts, now, history, include_old=include_old)
     if plan is None:
-        return DigestReport(None, no_posts_reason(settings, last), dry_run=True)
+        return DigestReport(None, no_posts_reason(settings, last), dry_run=True, held=held)
     if not subscribers:
-        return DigestReport(None, NO_SUBSCRIBERS, dry_run=True)
+        return DigestReport(None, NO_SUBSCRIBERS, dry_run=True, held=held)
     receiving = [s.email for s in subscribers if posts_for(s, plan.posts)]
     return DigestReport(
         plan.number,
-        f"would send issue #{plan.number} ({len(plan.posts)} post(s)) to "
-        f"{len(receiving)} subscriber(s)"
+        f"would send issue #{plan.number} ({len(plan.posts)} post(s)"
+        + (
+            f"; {plan.left_out} carried to the next issue"
+            if plan.left_out and not settings.digest.per_post
+            else ""
+        )
+        + f") to {len(receiving)} subscriber(s)"
         + (
             f", then {plan.left_out} more post mail(s)"
             if settings.digest.per_post and plan.left_out
             else ""
         ),
         dry_run=True,
+        held=held,
         would_send=len(receiving),
         skipped=len(subscribers) - len(receiving),
         sample=tuple(receiving[:5]),

@@ -114,17 +114,3 @@ def complete(conn: Connection, number: int, now: datetime) -> None:
     conn.execute(
         sa.update(issues).where(issues.c.number == number).values(status="complete", completed=now)
     )
-
-
-def held_post_ids(conn: Connection) -> frozenset[str]:
-    """The ids of every post in any issue, open or complete (per-post mode's "already sent")."""
-    held: set[str] = set()
-    for (text,) in conn.execute(sa.select(issues.c.posts)):
-        held.update(str(p["id"]) for p in json.loads(text))
-    return frozenset(held)
-
-
-def first_issue_created(conn: Connection) -> datetime | None:
-    """When the site's first issue was frozen, or None before any."""
-    value = conn.execute(sa.select(sa.func.min(issues.c.created))).scalar()
-    return value if isinstance(value, datetime) else None

@@ -104,15 +104,61 @@ deliveries = sa.Table(
 )
 
 
+#: Where each post stands with the newsletter: in an issue ("sent"), left out of one by
+#: ``max_posts`` and due in the next ("carried"), older than the window when first seen
+#: ("held", until ``include_old``), or part of the archive the list started with ("archive").
+#: One "baseline" row (no post) marks the issue at which the archive was recorded. A post is
+#: found by its id, else its source file, else its title and date, so a post whose id changed
+#: (a renamed file, a new ``id:``) is not mailed again. See fieldfeed.mail.issues.
+post_marks = sa.Table(
+    "post_marks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("post_id", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("date", UTCDateTime),
+    sa.Column("issue", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # sent|carried|held|archive|baseline
+    sa.Index("ix_post_marks_post_id", "post_id"),
+)
+
+
 def _v1(conn: Connection) -> None:
     """The first schema: subscribers, issues, renderings, the ledger."""
     for table in (subscribers, issues, issue_renders, deliveries):
         table.create(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """post_marks, filled from the posts every existing issue froze (one issue at a time)."""
+    import json
+
+    post_marks.create(conn)
+    numbers = conn.execute(sa.select(issues.c.number).order_by(issues.c.number)).scalars()
+    for number in list(numbers):
+        text = conn.execute(sa.select(issues.c.posts).where(issues.c.number == number)).scalar()
+        rows = [
+            {
+                "post_id": p["id"],
+                "source": p["source"],
+                "title": p["title"],
+                "date": datetime.fromisoformat(p["date"]),
+                "issue": number,
+                "status": "sent",
+            }
+            for p in json.loads(text or "[]")
+        ]
+        if rows:
+            conn.execute(sa.insert(post_marks), rows)
+
+
 Migration = Callable[[Connection], Any]
 
 #: (version, what it does, function). Append only.
-MIGRATIONS: tuple[tuple[int, str, Migration], ...] = ((1, "initial schema", _v1),)
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "initial schema", _v1),
+    (2, "post_marks: which posts each issue sent, carried or held back", _v2),
+)
 
 LATEST = MIGRATIONS[-1][0]

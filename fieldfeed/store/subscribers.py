@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from fieldfeed.errors import FieldfeedError
 from fieldfeed.model import Subscriber
 from fieldfeed.names import header_text, tag_slug
+from fieldfeed.store.schema import UTCDateTime
 from fieldfeed.store.schema import subscribers as t
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -147,6 +148,17 @@ def by_ids(conn: Connection, ids: Sequence[int]) -> list[Subscriber]:
         chunk = ids[start : start + 500]
         found.extend(_to_model(r) for r in conn.execute(sa.select(t).where(t.c.id.in_(chunk))))
     return found
+
+
+def first_joined(conn: Connection) -> datetime | None:
+    """When the list got its first active subscriber (confirmed, else created), or None.
+
+    The first issue waits for the schedule's first time after this moment.
+    """
+    # type_coerce: SQLite hands an aggregate back as untyped text; the column type parses it.
+    first = sa.type_coerce(sa.func.min(sa.func.coalesce(t.c.confirmed, t.c.created)), UTCDateTime)
+    value = conn.execute(sa.select(first).where(t.c.status == "active")).scalar()
+    return value if isinstance(value, datetime) else None
 
 
 def active(conn: Connection) -> list[Subscriber]:
