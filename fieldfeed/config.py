@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fieldfeed.configcheck import build_record, find_line
+from fieldfeed.configcheck import build_record, find_line, unsubscribe_scheme_problems
 from fieldfeed.errors import ConfigError, Problem, display_path
 from fieldfeed.limits import MAX_NESTING, toml_nesting
 from fieldfeed.permalinks import post_path_problem
@@ -377,7 +377,14 @@ def parse_settings(
             )
         )
     problems.extend(_digest_problems(built["digest"], shown, where, check_schedule))
-    problems.extend(_unsubscribe_scheme(built["digest"], delivery, shown, where))
+    problems.extend(
+        unsubscribe_scheme_problems(
+            built["digest"].unsubscribe_url,
+            delivery.transport,
+            shown,
+            where("digest", "unsubscribe_url"),
+        )
+    )
     if not 0 < delivery.port < 65536:
         problems.append(
             Problem(
@@ -467,41 +474,6 @@ def _digest_problems(
     if digest.content not in ("summary", "full"):
         bad("content", f'content must be "summary" or "full", got {digest.content!r}')
     return found
-
-
-def _unsubscribe_scheme(
-    digest: DigestSettings, delivery: DeliverySettings, shown: str, where: Any
-) -> list[Problem]:
-    """RFC 8058 one-click unsubscribe needs an https URI: mail that really leaves (smtp) with
-    an http ``unsubscribe_url`` fails that, and Gmail and Yahoo ignore the header. http stays
-    allowed for loopback hosts (local test setups) and for the Maildir transport (the demo)."""
-    from urllib.parse import urlsplit
-
-    url = digest.unsubscribe_url
-    if delivery.transport != "smtp" or not url.lower().startswith("http://"):
-        return []
-    if is_loopback_host(urlsplit(url).hostname or ""):
-        return []
-    return [
-        Problem(
-            shown,
-            where("digest", "unsubscribe_url"),
-            '[digest] unsubscribe_url must be https:// when [delivery] transport = "smtp" '
-            f"(RFC 8058 one-click unsubscribe), got {url!r}",
-        )
-    ]
-
-
-def is_loopback_host(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (as urlsplit gives them: lower case, no brackets)."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

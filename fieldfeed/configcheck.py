@@ -12,7 +12,15 @@ from typing import Any
 
 from fieldfeed.errors import Problem
 
-__all__ = ["TYPE_NAMES", "Where", "build_record", "expected_type", "find_line"]
+__all__ = [
+    "TYPE_NAMES",
+    "Where",
+    "build_record",
+    "expected_type",
+    "find_line",
+    "is_loopback_host",
+    "unsubscribe_scheme_problems",
+]
 
 #: (section, key or None) -> the line to name in a message.
 Where = Callable[..., int]
@@ -120,3 +128,33 @@ def find_line(text: str, section: str, key: str | None = None) -> int:
         if in_section and key and re.match(rf"^{re.escape(key)}\s*=", stripped):
             return number
     return section_line
+
+
+def unsubscribe_scheme_problems(url: str, transport: str, shown: str, line: int) -> list[Problem]:
+    """RFC 8058 one-click unsubscribe needs an https URI: mail that really leaves (smtp) with
+    an http ``[digest] unsubscribe_url`` fails that, and Gmail and Yahoo ignore the header.
+    http stays allowed for loopback hosts (local test setups) and for the Maildir transport
+    (the demo)."""
+    from urllib.parse import urlsplit
+
+    if transport != "smtp" or not url.lower().startswith("http://"):
+        return []
+    if is_loopback_host(urlsplit(url).hostname or ""):
+        return []
+    message = (
+        '[digest] unsubscribe_url must be https:// when [delivery] transport = "smtp" '
+        f"(RFC 8058 one-click unsubscribe), got {url!r}"
+    )
+    return [Problem(shown, line, message)]
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (as urlsplit gives them: lower case, no brackets)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
