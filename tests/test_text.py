@@ -134,7 +134,9 @@ def test_summarize_examples() -> None:
     assert summarize("one two three four", 9) == "one two…"
     assert summarize("one two three four", 7) == "one two…"
     assert summarize("one two, three four", 9) == "one two…"
-    assert summarize("para one.\n\npara two.", 100) == "para one. para two."
+    assert summarize("para one.\n\npara two.", 100) == "para one.\n\npara two."
+    assert summarize("para one.\n \n\npara two.", 10) == "para one.…"
+    assert summarize(" a\n b \n\t\n c ", 100) == "a b\n\nc"
     assert summarize("Supercalifragilistic", 5) == "Super…"
 
 
@@ -157,6 +159,18 @@ def test_summary_within_limit_and_whole_words(parts: list[str], limit: int) -> N
             assert kept == "" or len(kept) == len(text) or text[len(kept)] in " ,;:–—-"
     else:
         assert summary == text
+
+
+@given(st.lists(words, min_size=1, max_size=5), st.integers(min_value=1, max_value=400))
+def test_summary_keeps_paragraph_breaks(paras: list[list[str]], limit: int) -> None:
+    """Cut or not, a summary is a prefix of the paragraphs joined by blank lines: no paragraph
+    glued to the next, no break lost."""
+    texts = [" ".join(p) for p in paras if p]
+    joined = "\n\n".join(texts)
+    summary = summarize("\n\n \n".join(texts), limit)
+    kept = summary.removesuffix("…")
+    assert joined.startswith(kept)
+    assert summary == joined or summary.endswith("…")
 
 
 @given(st.text(), st.integers(min_value=-5, max_value=500))
