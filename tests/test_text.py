@@ -117,6 +117,11 @@ def test_html_to_text_paragraphs_entities_and_code() -> None:
     assert html_to_text(html) == "Intro\n\nFish & chips, x < y.\n\none\n\ntwo lines"
 
 
+def test_html_to_text_keeps_a_table_row_on_one_line() -> None:
+    html = "<table><tr><th>a</th><th>b</th></tr><tr><td>c</td><td>d&amp;e</td></tr></table><p>f</p>"
+    assert html_to_text(html) == "a b\n\nc d&e\n\nf"
+
+
 def test_html_to_text_survives_broken_markup() -> None:
     assert html_to_text("<p>a <b>b <i>c</p> d</b> <pre>x") == "a b c\n\nd"
 

@@ -69,18 +69,21 @@ def render_issue(
     *,
     archive_url: str | None = None,
     since: datetime | None = None,
+    archive_copy: bool = False,
 ) -> RenderedIssue:
     """Render ``posts`` (a subset of ``issue.posts``, newest first) as HTML and text, once.
 
     ``archive_url`` adds a "view in browser" link; ``since`` (the previous issue's cutoff) makes
-    the intro read "N new posts since <date>", otherwise it names the posts' date range. If the
+    the intro read "N new posts since <date>", otherwise it names the posts' date range.
+    ``archive_copy`` renders the public web page of the issue (``/archive/N/``): templates
+    leave out what belongs to one subscriber (the "subscribed as" line, unsubscribe links). If the
     inlined HTML is over :data:`HTML_BUDGET`, later posts become title links (re-rendering with
     fewer full cards until it fits). Does no IO beyond loading templates through ``env``.
     """
     if not posts:
         raise ValueError("an issue needs at least one post to render")
     try:
-        return _render(settings, env, issue, posts, archive_url, since)
+        return _render(settings, env, issue, posts, archive_url, since, archive_copy)
     except jinja2.TemplateError as exc:  # a site's override with a typo: say where
         raise render_error(settings, exc, HTML_TEMPLATE, TEXT_TEMPLATE) from None
 
@@ -105,6 +108,7 @@ def _render(
     posts: Sequence[Post],
     archive_url: str | None,
     since: datetime | None,
+    archive_copy: bool = False,
 ) -> RenderedIssue:
     subject = format_subject(settings, issue, posts)
     html_template = env.get_template(HTML_TEMPLATE)
@@ -112,6 +116,7 @@ def _render(
 
     def render_html(full: int, listed: int) -> str:
         context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
+        context["archive_copy"] = archive_copy
         return inline_css(html_template.render(context))
 
     n = len(posts)
@@ -140,6 +145,7 @@ def _render(
                 if _size(html) <= HTML_BUDGET:
                     break
     context = _context(settings, issue, posts, subject, archive_url, since, full, listed)
+    context["archive_copy"] = archive_copy
     text = text_template.render(context)
     return RenderedIssue(
         subject=subject,

@@ -37,10 +37,12 @@ _BLOCK_TAGS = frozenset(
     {
         "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
         "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
-        "nav", "ol", "p", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
-        "br",
+        "nav", "ol", "p", "section", "table", "tbody", "tfoot", "thead", "tr", "ul", "br",
     }
 )  # fmt: skip
+#: A table row is one paragraph; its cells are words apart (a paragraph per cell would turn
+#: a table in a summary into a column of one-word lines).
+_CELL_TAGS = frozenset({"td", "th"})
 _VOID_TAGS = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 )
@@ -67,6 +69,8 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK_TAGS:
             self._flush()
+        elif tag in _CELL_TAGS and not self._skipping:
+            self._current.append(" ")
         if tag in _VOID_TAGS:
             return
         classes = ""
