@@ -14,6 +14,7 @@ about 500 px from ``--window-size``; ``Emulation.setDeviceMetricsOverride`` sets
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -66,7 +67,8 @@ _OVERFLOW_JS = """
     const cls = typeof el.className === 'string' && el.className.trim()
       ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
     const text = (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60);
-    return `${el.tagName.toLowerCase()}${cls} [${Math.round(r.left)}, ${Math.round(r.right)}]: ${text}`;
+    const box = `[${Math.round(r.left)}, ${Math.round(r.right)}]`;
+    return `${el.tagName.toLowerCase()}${cls} ${box}: ${text}`;
   };
   return {scrollWidth: document.documentElement.scrollWidth, innerWidth: vw,
           wide: innermost.map(describe)};
@@ -115,10 +117,11 @@ class Browser:
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "about:blank",
         ]
-        # The shell puts our pipe ends on the fds the protocol names (3: commands in, 4: out).
+        # bash puts our pipe ends on the fds the protocol names (3: commands in, 4: out);
+        # bash, not sh: dash refuses fd numbers above 9 in a redirection.
         script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self._process = subprocess.Popen(
-            ["sh", "-c", script, executable, *flags],
+            ["bash", "-c", script, executable, *flags],
             pass_fds=(to_browser_r, from_browser_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -129,12 +132,16 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        self.page("Page.enable")
-        self.page("Runtime.enable")
+        self._session = ""
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            attached = self.call("Target.attachToTarget", targetId=target, flatten=True)
+            self._session = attached["sessionId"]
+            self.page("Page.enable")
+            self.page("Runtime.enable")
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Browser:
         return self
@@ -143,20 +150,17 @@ class Browser:
         self.close()
 
     def close(self) -> None:
-        try:
-            self.call("Browser.close")
-        except (ProtocolError, OSError):
-            pass
+        if self._process.poll() is None:
+            with contextlib.suppress(ProtocolError, OSError):
+                self.call("Browser.close")
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(5)
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._profile.cleanup()
 
     # --- the protocol -----------------------------------------------------------------------

@@ -300,7 +300,9 @@ def test_summary_cut_at_word_boundary(site: Settings) -> None:
 
 def test_summary_cut_from_the_body_keeps_paragraph_breaks(site: Settings) -> None:
     post(site, "2024-05-01-x.md", "title: X\n", "One line\nwrapped.\n\n## Heading\n\nThird " * 3)
-    assert only(site).summary == "One line wrapped.\n\nHeading\n\nThird One line wrapped.\n\nHeading…"
+    assert (
+        only(site).summary == "One line wrapped.\n\nHeading\n\nThird One line wrapped.\n\nHeading…"
+    )
 
 
 # --- drafts, future posts, order -----------------------------------------------------------

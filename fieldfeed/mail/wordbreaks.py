@@ -28,7 +28,7 @@ LONG_RUN = 24
 #: The most characters between two break points in a long run.
 CHUNK = 12
 
-_RUN = re.compile(r"\S{%d,}" % (LONG_RUN + 1))
+_RUN = re.compile(rf"\S{{{LONG_RUN + 1},}}")
 #: After these a URL, a path or an identifier reads naturally when broken.
 _AFTER = frozenset("/.-_?&=#:,;@~+|\\")
 
@@ -44,12 +44,15 @@ def _no_break_before(char: str) -> bool:
     )
 
 
-def _break_run(run: str) -> str:
+_WBR = Markup("<wbr>")
+
+
+def _break_run(run: str) -> Markup:
     """``run`` escaped, with ``<wbr>`` after URL punctuation and every CHUNK characters."""
-    out: list[str] = []
+    out: list[Markup] = []
     since = 0  # characters since the last break point
     for i, char in enumerate(run):
-        out.append(str(escape(char)))
+        out.append(escape(char))
         since += 1
         if i + 1 == len(run):
             break
@@ -57,22 +60,22 @@ def _break_run(run: str) -> str:
         if char == "\u200d" or _no_break_before(following):
             continue
         if char in _AFTER or since >= CHUNK:
-            out.append("<wbr>")
+            out.append(_WBR)
             since = 0
-    return "".join(out)
+    return Markup("").join(out)
 
 
 def breakable(text: str) -> Markup:
     """``text`` HTML-escaped, its runs of more than :data:`LONG_RUN` non-space characters
     given ``<wbr>`` break points. Text without long runs is just escaped."""
-    out: list[str] = []
+    out: list[Markup] = []
     last = 0
     for match in _RUN.finditer(text):
-        out.append(str(escape(text[last : match.start()])))
+        out.append(escape(text[last : match.start()]))
         out.append(_break_run(match.group()))
         last = match.end()
-    out.append(str(escape(text[last:])))
-    return Markup("".join(out))
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def mail_text(text: str) -> Markup:
