@@ -75,6 +75,12 @@ class ArchiveEntry:
     posts: tuple[ArchivedPost, ...]
     path: str
 
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """The posts' titles: what a site's own ``web/archive.html`` from before the links
+        used, kept so such an override still renders."""
+        return tuple(p.title for p in self.posts)
+
 
 #: What reading one damaged issue row raises (bad JSON, a missing key, an unparseable date).
 ROW_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
