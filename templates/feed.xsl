@@ -31,9 +31,11 @@
             :root { --fg: #e8e8ea; --bg: #161618; --muted: #a0a0a8; --accent: #7db7ff;
                     --box: #232327; }
           }
+          /* overflow-wrap: anywhere lets a 200-character URL or a hash in a title or summary
+             wrap instead of widening the page on a phone. */
           body { margin: 0 auto; max-width: 42rem; padding: 2rem 1.25rem 4rem;
                  font: 17px/1.6 system-ui, -apple-system, "Segoe UI", sans-serif;
-                 color: var(--fg); background: var(--bg); }
+                 color: var(--fg); background: var(--bg); overflow-wrap: anywhere; }
           a { color: var(--accent); }
           .about { background: var(--box); border-radius: 8px; padding: 0.9rem 1.1rem;
                    font-size: 0.95rem; }
@@ -43,7 +45,10 @@
           article { border-top: 1px solid var(--box); padding: 1.1rem 0; }
           article h2 { font-size: 1.2rem; margin: 0 0 0.2rem; }
           time, .tags { color: var(--muted); font-size: 0.9rem; }
-          article p { margin: 0.4rem 0 0; }
+          .summary { margin: 0.4rem 0 0; }
+          .summary p { margin: 0 0 0.6rem; }
+          /* An Atom summary is plain text whose paragraphs are separated by a blank line. */
+          .summary.text { white-space: pre-line; }
         </style>
       </head>
       <body>
@@ -73,8 +78,9 @@
           </xsl:for-each>
         </span>
       </xsl:if>
-      <!-- description is HTML-escaped plain text (see fieldfeed.feeds): unescape once. -->
-      <p><xsl:value-of select="description" disable-output-escaping="yes"/></p>
+      <!-- description is HTML-escaped plain text, or <p> paragraphs of it (see
+           fieldfeed.feeds.build.rss_description): unescape once. -->
+      <div class="summary"><xsl:value-of select="description" disable-output-escaping="yes"/></div>
     </article>
   </xsl:template>
 
@@ -89,7 +95,7 @@
           </xsl:for-each>
         </span>
       </xsl:if>
-      <p><xsl:value-of select="atom:summary"/></p>
+      <div class="summary text"><xsl:value-of select="atom:summary"/></div>
     </article>
   </xsl:template>
 </xsl:stylesheet>

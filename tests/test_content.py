@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from datetime import UTC, datetime, timedelta, timezone
@@ -142,7 +143,7 @@ def test_full_post(site: Settings) -> None:
     assert 'href="https://example.org/posts/hello-world/#fn:1"' in p.html
     assert 'src="https://example.org/posts/hello-world/diagram.png"' in p.html
     assert '<h2 id="notes">Notes</h2>' in p.html
-    assert p.summary == "Read the other post and the notes. Notes"
+    assert p.summary == "Read the other post and the notes.\n\nNotes"
     assert p.word_count == 8
     assert p.read_minutes == 1
 
@@ -260,8 +261,18 @@ def test_empty_tags(site: Settings) -> None:
 
 
 def test_explicit_summary_is_plain_text(site: Settings) -> None:
+    """Markdown is read (imported Jekyll/Hugo summaries are Markdown); HTML is not: text that
+    looks like a tag stays visible, as written."""
     post(site, "2024-05-01-x.md", "title: X\nsummary: 'A *bold* [claim](x/) & <b>more</b>'\n")
-    assert only(site).summary == "A bold claim & more"
+    assert only(site).summary == "A bold claim & <b>more</b>"
+
+
+def test_explicit_summary_keeps_angle_brackets_and_paragraphs(site: Settings) -> None:
+    summary = "Ein <Kaffee> für `a < b` &amp; <https://example.org/x>\n\n<div>Zweiter</div>  Absatz"
+    post(site, "2024-05-01-x.md", f"title: X\nsummary: {json.dumps(summary)}\n")
+    assert only(site).summary == (
+        "Ein <Kaffee> für a < b & https://example.org/x\n\n<div>Zweiter</div> Absatz"
+    )
 
 
 def test_summary_before_more_marker(site: Settings) -> None:
@@ -271,7 +282,7 @@ def test_summary_before_more_marker(site: Settings) -> None:
         "title: X\n",
         "First *paragraph*.\n\nSecond one.\n\n<!-- more -->\n\nThe rest is long. " * 1 + "x " * 100,
     )
-    assert only(site).summary == "First paragraph. Second one."
+    assert only(site).summary == "First paragraph.\n\nSecond one."
 
 
 def test_more_marker_with_nothing_before_it_falls_back(site: Settings) -> None:
@@ -285,6 +296,13 @@ def test_summary_cut_at_word_boundary(site: Settings) -> None:
     summary = only(site).summary
     assert summary == "Alpha beta gamma delta. Alpha beta gamma delta. Alpha beta…"
     assert len(summary) <= 61
+
+
+def test_summary_cut_from_the_body_keeps_paragraph_breaks(site: Settings) -> None:
+    post(site, "2024-05-01-x.md", "title: X\n", "One line\nwrapped.\n\n## Heading\n\nThird " * 3)
+    assert (
+        only(site).summary == "One line wrapped.\n\nHeading\n\nThird One line wrapped.\n\nHeading…"
+    )
 
 
 # --- drafts, future posts, order -----------------------------------------------------------

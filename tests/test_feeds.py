@@ -130,6 +130,20 @@ def test_rss_item_fields() -> None:
     assert 'href="https://example.org/posts/p1/#fn:1"' in body
 
 
+def test_summary_paragraphs_survive_in_every_feed() -> None:
+    """A reader collapses a blank line in HTML: RSS gets one <p> per paragraph; Atom and JSON
+    Feed summaries are plain text and keep the blank line."""
+    p = post(1, summary="First <one> & more.\n\nSecond.")
+    out = files(build_feeds(settings(), [p]))
+    item = rss_items(out["rss.xml"])[0]
+    assert item.findtext("description") == "<p>First &lt;one&gt; &amp; more.</p><p>Second.</p>"
+    entry = etree.fromstring(out["atom.xml"]).find("{http://www.w3.org/2005/Atom}entry")
+    assert entry.findtext("{http://www.w3.org/2005/Atom}summary") == p.summary
+    assert json.loads(out["feed.json"])["items"][0]["summary"] == p.summary
+    parsed = feedparser.parse(out["rss.xml"])
+    assert parsed.bozo == 0 and "<p>Second.</p>" in parsed.entries[0].summary
+
+
 def test_explicit_id_is_kept_and_not_a_permalink() -> None:
     p = post(1, id="tag:example.org,2024:kept")
     out = files(build_feeds(settings(), [p]))

@@ -10,7 +10,7 @@ from golden_emails import GOLDEN_NOW, RICH_HTML, golden_settings, make_post
 
 from fieldfeed.config import parse_settings
 from fieldfeed.errors import ConfigError
-from fieldfeed.mail.posthtml import BODY_WIDTH, mail_safe_html, mail_text
+from fieldfeed.mail.posthtml import BODY_WIDTH, body_text, mail_safe_html
 from fieldfeed.mail.render import HTML_BUDGET, render_issue
 from fieldfeed.mail.templating import template_env
 from fieldfeed.model import Issue
@@ -72,7 +72,7 @@ def test_tables_scroll_in_their_own_box() -> None:
 
 
 def test_text_keeps_code_verbatim_and_tables_by_row() -> None:
-    text = mail_text(RICH_HTML)
+    text = body_text(RICH_HTML)
     assert "    def checkpoint(db):\n        # TRUNCATE resets" in text
     assert "setting | default | what we use" in text
     assert "tracking" not in text

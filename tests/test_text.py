@@ -117,6 +117,11 @@ def test_html_to_text_paragraphs_entities_and_code() -> None:
     assert html_to_text(html) == "Intro\n\nFish & chips, x < y.\n\none\n\ntwo lines"
 
 
+def test_html_to_text_keeps_a_table_row_on_one_line() -> None:
+    html = "<table><tr><th>a</th><th>b</th></tr><tr><td>c</td><td>d&amp;e</td></tr></table><p>f</p>"
+    assert html_to_text(html) == "a b\n\nc d&e\n\nf"
+
+
 def test_html_to_text_survives_broken_markup() -> None:
     assert html_to_text("<p>a <b>b <i>c</p> d</b> <pre>x") == "a b c\n\nd"
 
@@ -134,7 +139,9 @@ def test_summarize_examples() -> None:
     assert summarize("one two three four", 9) == "one two…"
     assert summarize("one two three four", 7) == "one two…"
     assert summarize("one two, three four", 9) == "one two…"
-    assert summarize("para one.\n\npara two.", 100) == "para one. para two."
+    assert summarize("para one.\n\npara two.", 100) == "para one.\n\npara two."
+    assert summarize("para one.\n \n\npara two.", 10) == "para one.…"
+    assert summarize(" a\n b \n\t\n c ", 100) == "a b\n\nc"
     assert summarize("Supercalifragilistic", 5) == "Super…"
 
 
@@ -157,6 +164,18 @@ def test_summary_within_limit_and_whole_words(parts: list[str], limit: int) -> N
             assert kept == "" or len(kept) == len(text) or text[len(kept)] in " ,;:–—-"
     else:
         assert summary == text
+
+
+@given(st.lists(words, min_size=1, max_size=5), st.integers(min_value=1, max_value=400))
+def test_summary_keeps_paragraph_breaks(paras: list[list[str]], limit: int) -> None:
+    """Cut or not, a summary is a prefix of the paragraphs joined by blank lines: no paragraph
+    glued to the next, no break lost."""
+    texts = [" ".join(p) for p in paras if p]
+    joined = "\n\n".join(texts)
+    summary = summarize("\n\n \n".join(texts), limit)
+    kept = summary.removesuffix("…")
+    assert joined.startswith(kept)
+    assert summary == joined or summary.endswith("…")
 
 
 @given(st.text(), st.integers(min_value=-5, max_value=500))

@@ -30,6 +30,7 @@ from fieldfeed.store import issues as stored_issues
 from fieldfeed.store import open_store, schema
 from fieldfeed.store import subscribers as subs
 from fieldfeed.web.app import create_app
+from fieldfeed.web.archive import list_issues
 from fieldfeed.web.services import WebServices
 
 SECRET = b"test-secret-0123456789-abcdefghijklmnop"
@@ -577,13 +578,27 @@ async def test_archive_lists_issues_and_shows_them_without_personal_data(site: S
     r = await site.client.get("/archive/")
     assert r.status_code == 200
     assert r.text.index('href="/archive/2/"') < r.text.index('href="/archive/1/"')
-    assert "Post &lt;9&gt; &amp; friends" in r.text
+    # Every issue's posts, each a link to the post.
+    for n in (9, 8, 1):
+        post_link = f'<a href="https://notes.example.org/posts/post-{n}/">Post &lt;{n}&gt; &amp;'
+        assert post_link in r.text
+    # A site's own web/archive.html from before the links still finds the titles.
+    assert list_issues(site.engine())[1].titles == ("Post <9> & friends", "Post <8> & friends")
     r = await site.client.get("/archive/1/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
-    assert "Post &lt;9&gt; &amp; friends" in page
     assert "XXFF" not in page  # no placeholder left
     assert "/u/" not in page and "ivy@example.org" not in page and "Ivy Secret" not in page
+    # Nothing of one subscriber's: no "subscribed ... as .", no unsubscribe link; a way to
+    # subscribe instead. The titles link to the posts.
+    assert "subscribed to" not in page and " as ." not in page
+    assert "Unsubscribe" not in page and 'href="/subscribe"' in page
+    for n in (9, 8):
+        assert re.search(
+            rf'<h2 class="ff-title"[^>]*><a href="https://notes.example.org/posts/post-{n}/"'
+            rf"[^>]*>Post &lt;{n}&gt; &amp; friends</a></h2>",
+            page,
+        )
     assert (await site.client.get("/archive/1/")).text == page  # cached, same bytes
     for missing in (
         "/archive/3/",

@@ -49,6 +49,7 @@ __all__ = [
     "feeds_fingerprint",
     "load_stylesheet",
     "plan_feeds",
+    "rss_description",
 ]
 
 #: ``updated`` of a feed with no posts. Atom requires a value and it must not be now() (two
@@ -330,9 +331,7 @@ def _rss(settings: Settings, spec: FeedSpec, xsl_href: str | None, bodies: dict[
         fe = fg.add_entry(order="append")
         fe.title(clean_xml_text(post.title))
         fe.link(href=post.url)
-        # <description> is HTML in RSS: escape the plain-text summary once more so "a < b"
-        # reads as text, not as a broken tag.
-        fe.description(html.escape(clean_xml_text(post.summary), quote=False))
+        fe.description(rss_description(clean_xml_text(post.summary)))
         body = _post_html(post, bodies)
         # A CDATA section cannot contain "]]>"; escaped text means the same to every reader.
         fe.content(body, type="CDATA" if "]]>" not in body else None)
@@ -346,6 +345,20 @@ def _rss(settings: Settings, spec: FeedSpec, xsl_href: str | None, bodies: dict[
         fe.dc.dc_creator(_author_name(settings, post))
     data: bytes = fg.rss_str(pretty=True)
     return _with_stylesheet(_rss_char_refs(data), xsl_href)
+
+
+def rss_description(summary: str) -> str:
+    """A plain-text summary as RSS ``<description>``, which readers show as HTML.
+
+    Escaped once more so "a < b" reads as text, not as a broken tag. A summary of several
+    paragraphs (separated by a blank line) becomes one ``<p>`` each, since a reader collapses
+    the blank line like any whitespace; a one-paragraph summary stays bare text, as readers
+    show it as a snippet.
+    """
+    paras = summary.split("\n\n")
+    if len(paras) == 1:
+        return html.escape(summary, quote=False)
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)
 
 
 def _atom(

@@ -85,7 +85,7 @@ _CODE_MARK = "XXFFCODE{}XX"
 _MARK_RE = re.compile(r"XXFFCODE(\d+)XX")
 
 
-def mail_text(html: str) -> str:
+def body_text(html: str) -> str:
     """Plain text of a post body for the text part, paragraphs wrapped at 72 columns and code
     blocks kept verbatim (indented four spaces, as Markdown writes them) and tables one line a
     row, unlike :func:`fieldfeed.site.text.html_to_text`, which

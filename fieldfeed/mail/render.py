@@ -23,7 +23,7 @@ from markupsafe import Markup
 from premailer import Premailer
 
 from fieldfeed.config import Settings
-from fieldfeed.mail.posthtml import mail_safe_html, mail_text
+from fieldfeed.mail.posthtml import body_text, mail_safe_html
 from fieldfeed.mail.templating import render_error
 from fieldfeed.model import Issue, Post, Subscriber
 
@@ -73,20 +73,23 @@ def render_issue(
     *,
     archive_url: str | None = None,
     since: datetime | None = None,
+    archive_copy: bool = False,
 ) -> RenderedIssue:
     """Render ``posts`` (a subset of ``issue.posts``, newest first) as HTML and text, once.
 
     ``archive_url`` adds a "view in browser" link; ``since`` (the previous issue's cutoff) makes
     the intro read "N new posts since <date>", otherwise it names the posts' date range. With
-    ``[digest] content = "full"`` each card holds the post's body (:mod:`.posthtml`). If the
-    inlined HTML is over :data:`HTML_BUDGET`, later posts give way first from full bodies to
-    summary cards ("Read the rest"), then to title links (re-rendering with fewer until it
+    ``[digest] content = "full"`` each card holds the post's body (:mod:`.posthtml`).
+    ``archive_copy`` renders the public web page of the issue (``/archive/N/``): templates
+    leave out what belongs to one subscriber (the "subscribed as" line, unsubscribe links). If
+    the inlined HTML is over :data:`HTML_BUDGET`, later posts give way first from full bodies
+    to summary cards ("Read the rest"), then to title links (re-rendering with fewer until it
     fits). Does no IO beyond loading templates through ``env``.
     """
     if not posts:
         raise ValueError("an issue needs at least one post to render")
     try:
-        return _render(settings, env, issue, posts, archive_url, since)
+        return _render(settings, env, issue, posts, archive_url, since, archive_copy)
     except jinja2.TemplateError as exc:  # a site's override with a typo: say where
         raise render_error(settings, exc, HTML_TEMPLATE, TEXT_TEMPLATE) from None
 
@@ -111,6 +114,7 @@ def _render(
     posts: Sequence[Post],
     archive_url: str | None,
     since: datetime | None,
+    archive_copy: bool = False,
 ) -> RenderedIssue:
     subject = format_subject(settings, issue, posts)
     html_template = env.get_template(HTML_TEMPLATE)
@@ -127,6 +131,7 @@ def _render(
         of the first ``shown`` posts (when ``content = "full"``)."""
         ctx = _context(settings, issue, posts, subject, archive_url, since, full, listed)
         ctx["bodies"] = {i: bodies[i] for i in order[:shown] if i in bodies}
+        ctx["archive_copy"] = archive_copy
         return ctx
 
     def render_html(full: int, listed: int, shown: int = 0) -> str:
@@ -155,7 +160,7 @@ def _render(
                 if _size(html) <= HTML_BUDGET:
                     break
     ctx = context(full, listed, shown)
-    ctx["bodies"] = {i: mail_text(p.html) for p in posts if (i := p.id) in ctx["bodies"]}
+    ctx["bodies"] = {i: body_text(p.html) for p in posts if (i := p.id) in ctx["bodies"]}
     text = text_template.render(ctx)
     return RenderedIssue(
         subject=subject,

@@ -14,6 +14,7 @@ import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, Problem, display_path
+from fieldfeed.mail.wordbreaks import mail_text
 
 
 class TemplateProblem(FieldfeedError):
@@ -46,7 +47,9 @@ def template_env(settings: Settings) -> jinja2.Environment:
     Undefined variables raise (``StrictUndefined``) so a typo in a site's template fails the
     preview instead of silently mailing a blank to every subscriber. Filters added:
     ``human_date`` ("19 January 2025", in the site's timezone) and ``short_date``
-    ("19 Jan 2025"). Does not read any file until a template is requested.
+    ("19 Jan 2025"), and ``mail_text`` (plain text as mail HTML: escaped, break points in
+    long words for Outlook, paragraph breaks kept; see :mod:`fieldfeed.mail.wordbreaks`).
+    Does not read any file until a template is requested.
     """
     loader = jinja2.ChoiceLoader(
         [
@@ -76,6 +79,7 @@ def template_env(settings: Settings) -> jinja2.Environment:
 
     env.filters["human_date"] = human_date
     env.filters["short_date"] = short_date
+    env.filters["mail_text"] = mail_text
     return env
 
 

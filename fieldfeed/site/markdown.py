@@ -34,7 +34,14 @@ from fieldfeed.site.text import PlainText, html_to_text
 #: Maps a relative URL to the absolute URL of a published asset, or None when it names none.
 AssetResolver = Callable[[str], str | None]
 
-__all__ = ["MORE_MARKER", "RENDERER_VERSION", "Rendered", "absolutize_urls", "render_markdown"]
+__all__ = [
+    "MORE_MARKER",
+    "RENDERER_VERSION",
+    "Rendered",
+    "absolutize_urls",
+    "render_markdown",
+    "render_summary",
+]
 
 #: Bump when the HTML for the same Markdown changes, so build caches are invalidated.
 RENDERER_VERSION = "4"
@@ -52,6 +59,7 @@ _EXTENSION_CONFIGS: dict[str, dict[str, Any]] = {
     "toc": {"permalink": False},
 }
 _md: markdown.Markdown | None = None
+_summary_md: markdown.Markdown | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,24 @@ def _markdown() -> markdown.Markdown:
         _md.treeprocessors.register(_PlainTextProcessor(_md), "fieldfeed_text", -10)
         _linear_link_scans(_md)
     return _md
+
+
+def _summary_markdown() -> markdown.Markdown:
+    """The Markdown reader for front-matter summaries: the post's syntax without raw HTML."""
+    global _summary_md
+    if _summary_md is None:
+        md = markdown.Markdown(
+            extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS, output_format="html"
+        )
+        # Without these two, "<Kaffee>" is text (escaped in the HTML) instead of a tag that
+        # the plain text would drop. Entities ("&amp;") and autolinks ("<https://…>") are
+        # other processors and still read.
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.treeprocessors.register(_PlainTextProcessor(md), "fieldfeed_text", -10)
+        _linear_link_scans(md)
+        _summary_md = md
+    return _summary_md
 
 
 class _BracketScan:
@@ -199,6 +225,31 @@ def render_markdown(
     teaser = html[: more.start()] if more else None
     refs = pre.refs if pre is not None else ()
     return Rendered(html=html, teaser=teaser, text=text, notes=notes, refs=refs)
+
+
+def render_summary(source: str) -> str:
+    """A ``summary`` from front matter as the plain text the README promises.
+
+    Markdown emphasis, links and code spans are read and reduced to their text (Jekyll's,
+    Hugo's and Pelican's summaries are Markdown, so imported posts read the same), but
+    nothing is taken as HTML: "<Kaffee>" stays visible, where it used to vanish as an unknown
+    tag. Paragraphs stay separated by a blank line (``site.text.html_to_text``'s form).
+    """
+    global _summary_md
+    md = _summary_markdown()
+    processor = md.treeprocessors["fieldfeed_text"]
+    assert isinstance(processor, _PlainTextProcessor)
+    processor.text = None
+    try:
+        html = md.convert(source)
+        text = processor.text
+    except RecursionError:
+        _summary_md = None
+        raise
+    finally:
+        processor.text = None
+        md.reset()
+    return text if text is not None else html_to_text(html)
 
 
 class _Unsupported(Exception):

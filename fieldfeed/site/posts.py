@@ -44,9 +44,15 @@ from fieldfeed.site.frontmatter import (
     meta_string,
     parse_front_matter,
 )
-from fieldfeed.site.markdown import RENDERER_VERSION, AssetResolver, render_markdown
+from fieldfeed.site.markdown import (
+    RENDERER_VERSION,
+    AssetResolver,
+    render_markdown,
+    render_summary,
+)
 from fieldfeed.site.text import (
     html_to_text,
+    paragraphs,
     read_minutes,
     strip_control_chars,
     summarize,
@@ -330,7 +336,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     has_summary = summary_raw is not None and bool(summary_raw.strip())
     try:
         rendered = render_markdown(fm.body, url, assets, site_url=options.site_url)
-        summary = _flatten(render_markdown(summary_raw or "", url).text) if has_summary else ""
+        summary = paragraphs(render_summary(summary_raw or "")) if has_summary else ""
     except RecursionError:  # nesting the line scan does not see (inline: links, emphasis)
         message = f"too deeply nested to render (at most {MAX_NESTING} levels)"
         return failed_file(source, fm.body_line, message, problems)
@@ -338,7 +344,7 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
         problems.append(Problem(source, fm.body_line + note.line, note.message, warning=True))
     plain = rendered.text
     if not has_summary and rendered.teaser is not None:
-        summary = _flatten(html_to_text(rendered.teaser))
+        summary = paragraphs(html_to_text(rendered.teaser))
     if not summary:  # no summary key and no marker, or a marker with nothing before it
         summary = summarize(plain, options.summary_chars)
     words = word_count(plain)
@@ -403,7 +409,3 @@ def failed_file(
 @functools.cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def _flatten(text: str) -> str:
-    return " ".join(text.split())

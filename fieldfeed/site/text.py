@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 __all__ = [
     "PlainText",
     "html_to_text",
+    "paragraphs",
     "read_minutes",
     "strip_control_chars",
     "summarize",
@@ -36,10 +37,12 @@ _BLOCK_TAGS = frozenset(
     {
         "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
         "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
-        "nav", "ol", "p", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
-        "br",
+        "nav", "ol", "p", "section", "table", "tbody", "tfoot", "thead", "tr", "ul", "br",
     }
 )  # fmt: skip
+#: A table row is one paragraph; its cells are words apart (a paragraph per cell would turn
+#: a table in a summary into a column of one-word lines).
+_CELL_TAGS = frozenset({"td", "th"})
 _VOID_TAGS = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 )
@@ -66,6 +69,8 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK_TAGS:
             self._flush()
+        elif tag in _CELL_TAGS and not self._skipping:
+            self._current.append(" ")
         if tag in _VOID_TAGS:
             return
         classes = ""
@@ -166,21 +171,37 @@ class PlainText:
         return self._parser.text()
 
 
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
+
+
+def paragraphs(text: str) -> str:
+    """``text`` with whitespace collapsed inside each paragraph and one blank line between
+    paragraphs (a line holding only whitespace separates them, as in Markdown).
+
+    The shape of every summary: plain text that keeps its paragraph breaks, so a digest, a
+    feed or a text mail can show them instead of gluing the paragraphs into one.
+    """
+    parts = (_WS.sub(" ", part).strip() for part in _BLANK_LINE.split(text))
+    return "\n\n".join(part for part in parts if part)
+
+
 def summarize(text: str, limit: int) -> str:
-    """``text`` with whitespace collapsed, cut at a word boundary to at most ``limit`` chars.
+    """:func:`paragraphs` of ``text``, cut at a word boundary to at most ``limit`` chars.
 
     A cut text ends with "…", so the result is never longer than ``limit + 1``. A first word
-    longer than ``limit`` is cut mid-word (the only case that splits a word).
+    longer than ``limit`` is cut mid-word (the only case that splits a word). A paragraph
+    break counts as two characters.
     """
     limit = max(limit, 1)
-    flat = _WS.sub(" ", text).strip()
-    if len(flat) <= limit:
-        return flat
-    head = flat[: limit + 1]
-    cut = head.rfind(" ")
-    kept = head[:cut] if cut > 0 else flat[:limit]
-    # Trailing punctuation before an ellipsis reads badly ("cache, …").
-    return (kept.rstrip(" ,;:–—-") or kept) + "…"
+    tidy = paragraphs(text)
+    if len(tidy) <= limit:
+        return tidy
+    head = tidy[: limit + 1]
+    cut = max(head.rfind(" "), head.rfind("\n"))
+    kept = head[:cut] if cut > 0 else tidy[:limit]
+    # Trailing punctuation before an ellipsis reads badly ("cache, …"); so does a cut just
+    # after a paragraph break.
+    return (kept.rstrip(" \n,;:–—-") or kept) + "…"
 
 
 def word_count(text: str) -> int:

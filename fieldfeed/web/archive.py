@@ -1,8 +1,11 @@
 """``/archive/``: past issues, and each one as a web page without anyone's personal data.
 
 The issue page is the digest HTML itself (the "view in the browser" link), rendered from the
-frozen issue with every per-recipient placeholder replaced by neutral text: no name, no
-address, no unsubscribe token. Issues are frozen, so each page is rendered once and kept.
+frozen issue as its archive copy (``archive_copy``: the templates leave out the "subscribed
+as" line and the unsubscribe links, and offer a subscribe link instead) and with every
+per-recipient placeholder replaced by neutral text, in case a site's own template still shows
+one: no name, no address, no unsubscribe token. Issues are frozen, so each page is rendered
+once and kept.
 """
 
 from __future__ import annotations
@@ -56,13 +59,28 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class ArchivedPost:
+    """A post as the archive list links it."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArchiveEntry:
     """One line of the archive list."""
 
     number: int
     created: datetime
-    titles: tuple[str, ...]
+    #: The issue's posts, newest first, each linked to the post itself.
+    posts: tuple[ArchivedPost, ...]
     path: str
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """The posts' titles: what a site's own ``web/archive.html`` from before the links
+        used, kept so such an override still renders."""
+        return tuple(p.title for p in self.posts)
 
 
 #: What reading one damaged issue row raises (bad JSON, a missing key, an unparseable date).
@@ -100,7 +118,7 @@ def _entry(row: Any) -> ArchiveEntry:
     return ArchiveEntry(
         number=row.number,
         created=row.created,
-        titles=tuple(p.title for p in load_posts(row.posts)),
+        posts=tuple(ArchivedPost(p.title, p.url) for p in load_posts(row.posts)),
         path=f"/archive/{row.number}/",
     )
 
@@ -124,7 +142,7 @@ def load_issue(engine: Engine, number: int) -> tuple[Issue, datetime | None] | N
 def render_public(settings: Settings, issue: Issue, since: datetime | None) -> str:
     """The digest HTML of ``issue`` as anyone may see it: placeholders made neutral."""
     env = template_env(settings)
-    rendered = render_issue(settings, env, issue, issue.posts, since=since)
+    rendered = render_issue(settings, env, issue, issue.posts, since=since, archive_copy=True)
     neutral = {
         PH_RECIPIENT: "",
         PH_NAME: "",
