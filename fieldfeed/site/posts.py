@@ -260,11 +260,13 @@ def parse_post(source: str, raw: bytes, options: ParseOptions) -> ParsedFile:
     if meta.get("date") is not None:
         unread: list[str] = []
         posted = meta_datetime(meta["date"], tz, "date", lambda _key, msg: unread.append(msg))
-        fallback = _prefix_date(prefixed, tz) if posted is None else None
+        same_day = str(meta["date"]).strip().startswith(stem[:10])
+        fallback = _prefix_date(prefixed, tz) if posted is None and same_day else None
         if fallback is not None:
             # Jekyll reads dates leniently (Ruby's Time.parse), so a migrated blog may hold one
-            # we cannot read; the file name's date keeps the post (and its URL) rather than
-            # stopping the whole build on one typo.
+            # we cannot read after a valid day ('2023-01-29 18:30:22 2023 -0800'); when that
+            # day is the file name's, it keeps the post (and its URL) rather than stopping the
+            # whole build on one typo. Anything else ('tomorrow') stays an error.
             line = lines.get("date", fm.start_line)
             message = f"date: {unread[0]}; using the file name's date {stem[:10]}"
             problems.append(Problem(source, line, message, warning=True))
