@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -103,17 +104,9 @@ def build_confirmation(
     }
     env = site_env(settings)
     subject = f"Confirm your subscription to {settings.site.title}"
-    try:
-        text = env.get_template("confirm.txt").render(context)
-    except jinja2.TemplateError as exc:
-        log.warning("confirm.txt: %s; using the built-in text", exc)
-        text = _fallback_text(settings, link, max_age_hours)
-    try:
-        # Inlined like the digest, so clients that drop <style> still show it styled.
-        html: str | None = inline_css(env.get_template("confirm.html").render(context))
-    except jinja2.TemplateError as exc:
-        log.warning("confirm.html: %s; sending text only", exc)
-        html = None
+    text, html = render_parts(
+        env, "confirm", context, lambda: _fallback_text(settings, link, max_age_hours)
+    )
 
     head = b"".join(
         (
@@ -135,6 +128,31 @@ def build_confirmation(
     msg = BytesParser(policy=_VERBATIM).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     return msg
+
+
+def render_parts(
+    env: jinja2.Environment,
+    stem: str,
+    context: dict[str, Any],
+    fallback_text: Callable[[], str],
+) -> tuple[str, str | None]:
+    """The text and the inlined HTML of a one-off mail from ``<stem>.txt``/``<stem>.html``.
+
+    A site's broken template never stops the mail (the reader is waiting for it): a broken
+    text template falls back to ``fallback_text()``, a broken HTML one to text only, each
+    logged. The HTML is inlined like the digest, so clients that drop <style> still show it.
+    """
+    try:
+        text = env.get_template(f"{stem}.txt").render(context)
+    except jinja2.TemplateError as exc:
+        log.warning("%s.txt: %s; using the built-in text", stem, exc)
+        text = fallback_text()
+    try:
+        html: str | None = inline_css(env.get_template(f"{stem}.html").render(context))
+    except jinja2.TemplateError as exc:
+        log.warning("%s.html: %s; sending text only", stem, exc)
+        html = None
+    return text, html
 
 
 def confirmation_bytes(message: EmailMessage) -> bytes:

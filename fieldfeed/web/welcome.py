@@ -20,7 +20,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 
-import jinja2
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
@@ -32,11 +31,16 @@ from fieldfeed.mail.headers import (
     unstructured,
 )
 from fieldfeed.mail.message import default_list_id
-from fieldfeed.mail.render import inline_css
 from fieldfeed.mail.tokens import preferences_link, unsubscribe_link
 from fieldfeed.model import Subscriber
 from fieldfeed.store import issues as store_issues
-from fieldfeed.web.mail import WELCOME_FIELDS, parse_verbatim, sender_address, site_env
+from fieldfeed.web.mail import (
+    WELCOME_FIELDS,
+    parse_verbatim,
+    render_parts,
+    sender_address,
+    site_env,
+)
 from fieldfeed.web.services import WebServices
 from fieldfeed.web.topics import SiteTopics
 
@@ -82,16 +86,7 @@ def build_welcome(
         "latest_issue_url": links.latest_issue_url,
     }
     env = site_env(settings)
-    try:
-        text = env.get_template("welcome.txt").render(context)
-    except jinja2.TemplateError as exc:
-        log.warning("welcome.txt: %s; using the built-in text", exc)
-        text = _fallback_text(settings, links)
-    try:
-        html: str | None = inline_css(env.get_template("welcome.html").render(context))
-    except jinja2.TemplateError as exc:
-        log.warning("welcome.html: %s; sending text only", exc)
-        html = None
+    text, html = render_parts(env, "welcome", context, lambda: _fallback_text(settings, links))
 
     head = b"".join(
         (
