@@ -151,6 +151,7 @@ def snapshot(ref: str) -> tuple[Path, str]:
     ).stdout.strip()
     dest = WORK / f"code-{sha}"
     if not dest.exists():
+        WORK.mkdir(parents=True, exist_ok=True)  # a fresh clone has no _work/ yet
         tmp = Path(tempfile.mkdtemp(dir=WORK, prefix=".code-"))
         archive = subprocess.run(
             ["git", "-C", str(REPO), "archive", sha, "fieldfeed", "templates"],
