@@ -54,7 +54,9 @@ def demo() -> None:
     setup()
     fieldfeed = BIN / "fieldfeed"
     _run(fieldfeed, "subscribers", "import", "--site", ROOT, ROOT / "docs" / "demo-subscribers.csv")
-    _run(fieldfeed, "publish", "--site", ROOT)
+    # --digest: the list was imported a moment ago, and a fresh list's first issue otherwise
+    # waits for the schedule's next time (Monday 08:00); the demo shows the mail now.
+    _run(fieldfeed, "publish", "--digest", "--site", ROOT)
     print(
         "\nDone. Feeds are in public/ (open public/rss.xml, or run `.venv/bin/fieldfeed serve`"
         " and subscribe to http://127.0.0.1:8080/atom.xml);\nthe digest is in the Maildir"
