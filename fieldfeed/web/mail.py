@@ -25,6 +25,7 @@ import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import DeliveryError, FieldfeedError
+from fieldfeed.locales import translations
 from fieldfeed.mail.headers import (
     MessageError,
     check_header_block,
@@ -102,7 +103,10 @@ def build_confirmation(
         "expires_hours": max_age_hours,
     }
     env = site_env(settings)
-    subject = f"Confirm your subscription to {settings.site.title}"
+    words = translations(settings.root, settings.site.language)
+    subject = words.gettext("Confirm your subscription to %(title)s") % {
+        "title": settings.site.title
+    }
     try:
         text = env.get_template("confirm.txt").render(context)
     except jinja2.TemplateError as exc:
