@@ -17,9 +17,13 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+import httpx
+import pytest
+import test_welcome_preferences as welcome_tests
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
+from serve_helpers import serve_in_thread
 from smtp_server import SMTPTestServer
 from test_sending import make_site, send
 
@@ -27,11 +31,15 @@ import fieldfeed
 from fieldfeed import pipeline
 from fieldfeed.config import Settings, load_settings
 from fieldfeed.locales import PACKAGE_LOCALES
+from fieldfeed.mail.headers import check_header_block
 from fieldfeed.mail.message import DIGEST_FIELDS
 from fieldfeed.mail.render import render_issue
 from fieldfeed.mail.templating import PACKAGE_TEMPLATES, template_env
 from fieldfeed.model import Issue
 from fieldfeed.site.content import load_content
+from fieldfeed.web.app import create_app
+from fieldfeed.web.mail import CONFIRMATION_FIELDS, WELCOME_FIELDS
+from fieldfeed.web.services import WebServices
 
 PACKAGE = Path(fieldfeed.__file__).parent
 PARSER = BytesParser(policy=email.policy.default)
@@ -190,3 +198,38 @@ def test_the_shipped_german_catalog_translates_every_built_in_string() -> None:
     assert missing == []
     # Placeholders agree between each English string and its German translation.
     assert list(catalog.check()) == []
+
+
+def test_german_pages_and_mails_through_serve_over_http_and_smtp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in welcome_tests.ENV.items():
+        monkeypatch.setenv(key, value)
+    with SMTPTestServer(lifetime=90) as smtp:
+        settings = with_language(welcome_tests.make_site(tmp_path, smtp.port), "de")
+        app = create_app(settings, WebServices.from_settings(settings))
+        with serve_in_thread(app, 90) as base, httpx.Client(base_url=base, timeout=10) as http:
+            page = http.get("/subscribe")
+            assert page.status_code == 200
+            assert '<html lang="de">' in page.text
+            assert "Test Notes per E-Mail bekommen" in page.text
+            assert "E-Mail-Adresse</label>" in page.text and "Nur diese Themen" in page.text
+            assert ">Abonnieren</button>" in page.text and "Email address" not in page.text
+            sent = http.post("/subscribe", data={"email": "leser@example.org", "name": "Lea"})
+            assert sent.status_code == 200 and "Sehen Sie in Ihr Postfach" in sent.text
+            assert smtp.wait_for(1, timeout=10)
+            msg, html, text = parts(smtp.received()[0].raw)
+            check_header_block(smtp.received()[0].raw, CONFIRMATION_FIELDS)
+            assert msg["Subject"] == "Bitte bestätigen Sie Ihr Abonnement von Test Notes"
+            assert "Abonnement bestätigen</a>" in html
+            assert "Der Link ist 48 Stunden lang gültig." in text
+            confirm = welcome_tests.link(text, "/confirm/").removeprefix(welcome_tests.PUBLIC)
+            done = http.post(confirm)
+            assert done.status_code == 200 and "Sie haben abonniert" in done.text
+            assert smtp.wait_for(2, timeout=10)
+        raw = smtp.received()[1].raw
+        check_header_block(raw, WELCOME_FIELDS)
+        msg, html, text = parts(raw)
+        assert msg["Subject"] == "Willkommen bei Test Notes"
+        assert "Willkommen, Lea! Ihr Abonnement von Test Notes ist" in text
+        assert "Sie bekommen jeden neuen Beitrag." in html and "Themen wählen</a>" in html
