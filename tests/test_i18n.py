@@ -37,6 +37,8 @@ from fieldfeed.mail.render import render_issue
 from fieldfeed.mail.templating import PACKAGE_TEMPLATES, template_env
 from fieldfeed.model import Issue
 from fieldfeed.site.content import load_content
+from fieldfeed.store import open_store
+from fieldfeed.store import subscribers as subs
 from fieldfeed.web.app import create_app
 from fieldfeed.web.mail import CONFIRMATION_FIELDS, WELCOME_FIELDS
 from fieldfeed.web.services import WebServices
@@ -69,10 +71,15 @@ def test_a_german_digest_over_smtp_has_german_dates_and_words(tmp_path: Path) ->
     with SMTPTestServer(lifetime=60) as smtp:
         settings = make_site(tmp_path, port=smtp.port, subscribers=1, posts=POSTS)
         settings = with_language(settings, "de")
+        subs.upsert(open_store(settings.database_url), "tags@example.org", tags=["reisen"], now=NOW)
         pipeline.build(settings, NOW)
         report = send(settings, NOW)
-        assert (report.sent, report.failed) == (1, ())
-        (received,) = smtp.received()
+        assert (report.sent, report.failed) == (2, ())
+        got = {m.rcpt_tos[0]: m for m in smtp.received()}
+    _, tagged_html, tagged_text = parts(got["tags@example.org"].raw)
+    assert "Nur Beiträge zu den Themen Reisen." in tagged_html
+    assert "Nur Beiträge zu den Themen Reisen." in tagged_text
+    received = got["reader0000@example.org"]
     msg, html, text = parts(received.raw)
     assert list(msg.keys()) == list(DIGEST_FIELDS)
     assert msg["Subject"] == "Test Notes #1: Grüße aus dem März"
@@ -190,7 +197,7 @@ def test_the_shipped_german_catalog_translates_every_built_in_string() -> None:
         if name.endswith((".html", ".txt")):
             for _, msg, _, _ in extract_from_file(babel_extract, name, options=options):
                 found.add(msg if isinstance(msg, str) else msg[0])
-    for source in ("web/mail.py", "web/welcome.py"):  # the subjects of serve's mails
+    for source in ("mail/render.py", "web/mail.py", "web/welcome.py"):  # words built in Python
         for _, msg, _, _ in extract_from_file("python", str(PACKAGE / source)):
             found.add(msg if isinstance(msg, str) else msg[0])
     assert len(found) > 40
