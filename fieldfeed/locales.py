@@ -3,8 +3,9 @@
 ``[site] language`` (BCP 47: ``en``, ``en-GB``, ``de``) picks both. Catalogs are plain ``.po``
 files, read with Babel at startup and compiled in memory, so neither fieldfeed nor a site needs
 a build step (no ``.mo`` files to keep in step with their sources). The English text is the
-source text in the templates; ``de`` ships in ``fieldfeed/locales``. A site adds or overrides a
-language with ``locales/<language>.po`` in its own folder, found before the shipped one.
+source text in the templates; ``de`` ships in ``fieldfeed/catalogs``. A site adds or
+overrides a language with ``locales/<language>.po`` in its own folder, found before the shipped
+one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fieldfeed.errors import Problem, display_path
 log = logging.getLogger(__name__)
 
 #: The catalogs shipped with fieldfeed (``<language>.po``).
-PACKAGE_LOCALES = Path(__file__).resolve().parent / "locales"
+PACKAGE_LOCALES = Path(__file__).resolve().parent / "catalogs"
 #: The folder, relative to the site root, where a site keeps its own ``<language>.po``.
 SITE_LOCALES = "locales"
 
