@@ -12,6 +12,7 @@ import typer
 
 from fieldfeed.config import Settings, load_settings
 from fieldfeed.errors import FieldfeedError
+from fieldfeed.locales import language_warning
 
 SiteOption = Annotated[
     Path,
@@ -77,7 +78,11 @@ def settings_for(site: Path, *, schedule: bool = True) -> Settings:
 
     ``schedule=False`` for commands that never use ``[digest] schedule`` (see load_settings).
     """
-    return load_settings(site, check_schedule=schedule)
+    settings = load_settings(site, check_schedule=schedule)
+    warning = language_warning(settings.root, settings.site.language)
+    if warning is not None:  # dates and built-in words fall back to English; say so, go on
+        typer.echo(f"warning: {warning}", err=True)
+    return settings
 
 
 def now_utc() -> datetime:

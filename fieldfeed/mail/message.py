@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from fieldfeed.config import Settings
+from fieldfeed.locales import translations
 from fieldfeed.mail import dkim as dkim_signing
 from fieldfeed.mail.headers import (
     MessageError,
@@ -241,6 +242,7 @@ class MessageTemplate:
         # edited template are not collapsed by Gmail either.
         self._mid_prefix = f"<issue-{issue.number}.test-{digest[:8]}" if test else None
         self._tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
+        self._words = translations(settings.root, settings.site.language)
 
         # Every header line comes from fieldfeed.mail.headers; the email package only builds the
         # MIME body (and its MIME-Version and Content-Type lines, from fixed values).
@@ -300,7 +302,7 @@ class MessageTemplate:
             PH_EMAIL: email,
             PH_UNSUBSCRIBE: unsubscribe_url,
             PH_PREFERENCES: preferences_url,
-            PH_TAG_FILTER: tag_filter_sentence(subscriber, self._tag_names)
+            PH_TAG_FILTER: tag_filter_sentence(subscriber, self._tag_names, self._words)
             if subscriber.tags
             else "",
         }

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import DeliveryError
+from fieldfeed.locales import translations
 from fieldfeed.mail import tokens
 from fieldfeed.mail.edge import envelope_sender, load_site_secret, send_policy, transport_factory
 from fieldfeed.mail.freezing import (
@@ -131,7 +132,8 @@ def write_preview(
     base = tokens.serve_base(settings.digest.unsubscribe_url)
     prefs = base + tokens.PREFERENCES_PATH + PREVIEW_TOKEN if base else ""
     tag_names = {t.slug: t.name for p in issue.posts for t in p.tags}
-    html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names), prefs)
+    words = translations(settings.root, settings.site.language)
+    html, text = personalize(rendered, sub, url, tag_filter_sentence(sub, tag_names, words), prefs)
     eml = message_template(settings, rendered, issue).build(sub, url, prefs)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"issue-{issue.number}"

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from gettext import NullTranslations
 from typing import Any
 
 import cssutils
@@ -272,12 +273,17 @@ def recipient_values(
     }
 
 
-def tag_filter_sentence(subscriber: Subscriber, tag_names: Mapping[str, str]) -> str:
-    """ "Only posts tagged A, B." for a tag-filtered subscriber, else ""."""
+def tag_filter_sentence(
+    subscriber: Subscriber,
+    tag_names: Mapping[str, str],
+    words: NullTranslations | None = None,
+) -> str:
+    """ "Only posts tagged A, B." for a tag-filtered subscriber, else "". ``words``: the
+    site's catalog (:func:`fieldfeed.locales.translations`); English without one."""
     if not subscriber.tags:
         return ""
     names = ", ".join(tag_names.get(slug, slug) for slug in subscriber.tags)
-    return f"Only posts tagged {names}."
+    return (words or NullTranslations()).gettext("Only posts tagged %(tags)s.") % {"tags": names}
 
 
 def _size(html: str) -> int:

@@ -7,13 +7,13 @@ repo's ``templates/``), so a site overrides any single template by giving a file
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import FieldfeedError, Problem, display_path
+from fieldfeed.locales import DateFormats, translations
 from fieldfeed.mail.wordbreaks import mail_text
 
 
@@ -24,29 +24,16 @@ class TemplateProblem(FieldfeedError):
 #: The templates shipped with fieldfeed, used when the site has no file of that name.
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
 
 def template_env(settings: Settings) -> jinja2.Environment:
     """A jinja2 environment for ``settings``' site: its templates first, then the defaults.
 
     Autoescaping is on for ``.html``/``.htm``/``.xml`` templates and off for ``.txt``.
     Undefined variables raise (``StrictUndefined``) so a typo in a site's template fails the
-    preview instead of silently mailing a blank to every subscriber. Filters added:
-    ``human_date`` ("19 January 2025", in the site's timezone) and ``short_date``
+    preview instead of silently mailing a blank to every subscriber. Built-in words go through
+    gettext (``jinja2.ext.i18n``: ``_()``, ``ngettext()``, ``{% trans %}``) with the catalog of
+    ``[site] language`` (:mod:`fieldfeed.locales`). Filters added: ``human_date``
+    ("19 January 2025", "19. Januar 2025"; in the site's timezone) and ``short_date``
     ("19 Jan 2025"), and ``mail_text`` (plain text as mail HTML: escaped, break points in
     long words for Outlook, paragraph breaks kept; see :mod:`fieldfeed.mail.wordbreaks`).
     Does not read any file until a template is requested.
@@ -67,18 +54,14 @@ def template_env(settings: Settings) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    tz = settings.site.tz
-
-    def human_date(value: datetime) -> str:
-        local = value.astimezone(tz)
-        return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
-
-    def short_date(value: datetime) -> str:
-        local = value.astimezone(tz)
-        return f"{local.day} {_MONTHS[local.month - 1][:3]} {local.year}"
-
-    env.filters["human_date"] = human_date
-    env.filters["short_date"] = short_date
+    env.add_extension("jinja2.ext.i18n")
+    language = settings.site.language
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(settings.root, language), newstyle=True
+    )
+    dates = DateFormats(language, settings.site.tz)
+    env.filters["human_date"] = dates.human
+    env.filters["short_date"] = dates.short
     env.filters["mail_text"] = mail_text
     return env
 

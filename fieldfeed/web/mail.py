@@ -26,6 +26,7 @@ import jinja2
 
 from fieldfeed.config import Settings
 from fieldfeed.errors import DeliveryError, FieldfeedError
+from fieldfeed.locales import translations
 from fieldfeed.mail.headers import (
     MessageError,
     check_header_block,
@@ -103,7 +104,10 @@ def build_confirmation(
         "expires_hours": max_age_hours,
     }
     env = site_env(settings)
-    subject = f"Confirm your subscription to {settings.site.title}"
+    words = translations(settings.root, settings.site.language)
+    subject = words.gettext("Confirm your subscription to %(title)s") % {
+        "title": settings.site.title
+    }
     text, html = render_parts(
         env, "confirm", context, lambda: _fallback_text(settings, link, max_age_hours)
     )

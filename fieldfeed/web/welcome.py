@@ -23,6 +23,7 @@ from email.policy import SMTP
 from sqlalchemy.engine import Engine
 
 from fieldfeed.config import Settings
+from fieldfeed.locales import translations
 from fieldfeed.mail.headers import (
     angle_field,
     check_header_block,
@@ -85,6 +86,8 @@ def build_welcome(
         "archive_url": links.archive_url,
         "latest_issue_url": links.latest_issue_url,
     }
+    words = translations(settings.root, settings.site.language)
+    subject = words.gettext("Welcome to %(title)s") % {"title": settings.site.title}
     env = site_env(settings)
     text, html = render_parts(env, "welcome", context, lambda: _fallback_text(settings, links))
 
@@ -92,7 +95,7 @@ def build_welcome(
         (
             mailbox("From", sender.display_name, sender.addr_spec),
             mailbox("To", subscriber.name, subscriber.email),
-            unstructured("Subject", f"Welcome to {settings.site.title}"),
+            unstructured("Subject", subject),
             field_line("Date", _date(settings, now)),
             field_line("Message-ID", welcome_message_id(subscriber.id, sender.domain)),
             angle_field("List-Id", settings.site.title, default_list_id(settings)),
