@@ -234,6 +234,14 @@ def test_german_pages_and_mails_through_serve_over_http_and_smtp(
             done = http.post(confirm)
             assert done.status_code == 200 and "Sie haben abonniert" in done.text
             assert smtp.wait_for(2, timeout=10)
+            # Fixed messages of the form and the error pages come from the catalog too.
+            bad = http.post("/subscribe", data={"email": "not an address"})
+            assert bad.status_code == 400
+            assert "Das sieht nicht nach einer E-Mail-Adresse aus." in bad.text
+            forged = http.post("/u/1.AAAAAAAAAAAAAAAA")
+            assert forged.status_code == 400 and "Ungültige Anfrage" in forged.text
+            assert "Dieser Abmeldelink ist ungültig." in forged.text
+            assert "Bad request" not in forged.text
         raw = smtp.received()[1].raw
         check_header_block(raw, WELCOME_FIELDS)
         msg, html, text = parts(raw)

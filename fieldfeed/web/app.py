@@ -93,8 +93,11 @@ def create_app(settings: Settings, services: WebServices | None = None) -> Starl
         assert isinstance(exc, HTTPException)
         if exc.status_code in (204, 304):
             return Response(status_code=exc.status_code, headers=exc.headers)
-        title = _TITLES.get(exc.status_code, "Request failed")
-        message = exc.detail if exc.detail and exc.detail != title else f"{title}."
+        # Built-in words in the site's language: the titles and every fixed message the
+        # endpoints raise are msgids of the catalog (fieldfeed/catalogs/<lang>.po).
+        title = pages.translate(_TITLES.get(exc.status_code, "Request failed"))
+        detail = pages.translate(exc.detail or "")
+        message = detail if detail and detail != title else f"{title}."
         response = pages.error(exc.status_code, title, _short(message))
         if exc.headers:
             response.headers.update(exc.headers)

@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import HTMLResponse
 
 from fieldfeed.config import Settings
+from fieldfeed.locales import translations
 from fieldfeed.mail.templating import template_env
 
 #: Pages show nothing from elsewhere: no scripts, no frames, forms post only to us, and no
@@ -37,6 +38,13 @@ class Pages:
         # Every page is HTML: escape even in templates whose extension select_autoescape
         # might not recognise (a site override named *.htm.j2, say).
         self.env.autoescape = True
+
+    def translate(self, message: str) -> str:
+        """A fixed message (an error page's title or text, a form's error line) in the site's
+        language: each is a msgid of the catalog; one without a translation stays English."""
+        if not message:
+            return message
+        return translations(self.settings.root, self.settings.site.language).gettext(message)
 
     def render(self, page: str, /, **context: Any) -> str:
         template = self.env.get_template(f"web/{page}.html")

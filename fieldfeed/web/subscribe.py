@@ -75,7 +75,8 @@ def _form(
         # which the cross-site check must refuse. This URL carries no token.
         headers={"Referrer-Policy": "same-origin"},
         action=SUBSCRIBE_PATH,
-        error=error,
+        # The form's fixed messages are catalog msgids, like the error pages' (web/app.py).
+        error=pages_of(request).translate(error),
         email=email,
         name=name,
         topics=topics_of(request).tags(),
