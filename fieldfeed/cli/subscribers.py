@@ -177,12 +177,14 @@ def import_(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Import a list export; every bad row (FILE:LINE) is reported and stops the import.
+    """Import a list export (ours, Mailchimp, Substack, Buttondown, Ghost).
 
-    Statuses in the file are honoured: unsubscribed, cleaned/bounced, complained and disabled
-    addresses are kept as suppressed and never mailed; unconfirmed ones become pending. An
-    import never makes a non-active address active, and a suppressing status wins over an
-    active row. --skip-invalid leaves out only rows that cannot be read.
+    Statuses in the file are honoured: unsubscribed, cleaned/bounced,
+    complained and disabled addresses are kept as suppressed and never
+    mailed; unconfirmed ones become pending. An import never makes a
+    non-active address active, and a suppressing status wins over an active
+    row. Every bad row is reported as FILE:LINE and stops the import;
+    --skip-invalid leaves out only rows that cannot be read.
     """
     from fieldfeed.cli.listformats import FORMATS
     from fieldfeed.cli.listimport import apply_import, load_list, plan_import, summary
