@@ -25,7 +25,12 @@ import dkim as dkimpy
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
-from dkim.canonicalization import CanonicalizationPolicy
+from dkim.canonicalization import (
+    CanonicalizationPolicy,
+    correct_empty_body,
+    strip_trailing_lines,
+    strip_trailing_whitespace,
+)
 
 from fieldfeed.config import DkimSettings
 from fieldfeed.errors import ConfigError
@@ -74,6 +79,38 @@ def _parse(setting: str, value: str, pem: bytes) -> object:
         ) from None
 
 
+def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """dkimpy's ``rfc822_parse`` result, parsing only the header block when it can.
+
+    With CRLF line endings throughout (what MessageTemplate builds) the body dkimpy would
+    return is the bytes after the first empty line, so only the header block (a few hundred
+    bytes) goes through dkimpy's line splitting instead of the whole 56 KB message.
+    """
+    end = message.find(b"\r\n\r\n")
+    if end < 0 or message.count(b"\n") != message.count(b"\r\n"):
+        return dkimpy.rfc822_parse(message)  # type: ignore[no-any-return]
+    headers, _ = dkimpy.rfc822_parse(message[: end + 4])
+    return headers, message[end + 4 :]
+
+
+def canonical_body(body: bytes) -> bytes:
+    """Relaxed body canonicalisation (RFC 6376 3.4.4), byte-for-byte dkimpy's.
+
+    dkimpy substitutes every run of one or more spaces, so a 56 KB digest makes thousands
+    of one-space-for-one-space replacements (most of its signing time). The same two steps
+    here touch only what changes: whitespace before a line end (dkimpy's own function, and
+    only when a substring scan finds some), then tabs and runs of two or more spaces, with
+    C-speed ``bytes.replace``.
+    """
+    if b" \r\n" in body or b"\t\r\n" in body:
+        body = strip_trailing_whitespace(body)
+    if b"\t" in body:
+        body = body.replace(b"\t", b" ")
+    while b"  " in body:  # halves every run of spaces; runs in a digest are short
+        body = body.replace(b"  ", b" ")
+    return correct_empty_body(strip_trailing_lines(body))  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     """Parsed keys for one send: build once (:meth:`from_settings`), :meth:`sign` per message."""
@@ -108,8 +145,8 @@ class Signer:
         The Ed25519 signature, when configured, comes first; neither signature covers the
         other (DKIM-Signature is not in ``h=``), so each verifies on its own.
         """
-        headers, body = dkimpy.rfc822_parse(message)
-        bodyhash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())
+        headers, body = split_message(message)
+        bodyhash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest())
         cheaders = _POLICY.canonicalize_headers(headers)
         now = str(int(time.time())).encode("ascii")
         out = self._header(b"rsa-sha256", cheaders, bodyhash, now)
