@@ -444,8 +444,15 @@ def bench_dkim(n: int, runs: int, posts, work: Path) -> None:  # type: ignore[no
     headers = list(signing.SIGNED_HEADERS)
     t = time.perf_counter()
     for m in messages[:50]:
-        dkimpy.sign(m, b"ff", b"bench.example.org", pem, canonicalize=(b"relaxed", b"relaxed"),
-                    include_headers=headers, linesep=b"\r\n")
+        dkimpy.sign(
+            m,
+            b"ff",
+            b"bench.example.org",
+            pem,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=headers,
+            linesep=b"\r\n",
+        )
     before = (time.perf_counter() - t) / 50
     signer = signing.load_key(DkimSettings("bench.example.org", "ff", str(key)))
     t = time.perf_counter()

@@ -135,9 +135,7 @@ class Signer:
                     f"[delivery.dkim] ed25519_key_file {dkim.ed25519_key_file!r}: "
                     "not an Ed25519 key"
                 )
-        return cls(
-            dkim.domain.encode("ascii"), dkim.selector.encode("ascii"), rsa_key, ed_key
-        )
+        return cls(dkim.domain.encode("ascii"), dkim.selector.encode("ascii"), rsa_key, ed_key)
 
     def sign(self, message: bytes) -> bytes:
         """``message`` (CRLF line endings) with its DKIM-Signature header(s) prepended.
@@ -182,9 +180,7 @@ class Signer:
         dkimpy.hash_headers(hasher, _POLICY, cheaders, _INCLUDE, (_NAME, b" " + value), {})
         digest = hasher.digest()
         if algorithm == b"rsa-sha256":
-            signature = self.rsa_key.sign(
-                digest, padding.PKCS1v15(), utils.Prehashed(_SHA256)
-            )
+            signature = self.rsa_key.sign(digest, padding.PKCS1v15(), utils.Prehashed(_SHA256))
         else:
             assert self.ed25519_key is not None
             signature = self.ed25519_key.sign(digest)  # RFC 8463: Ed25519 over the SHA-256
