@@ -194,9 +194,9 @@ def test_message_split_is_dkimpys(body: bytes, crlf: bool) -> None:
 
 def test_unusable_keys_are_config_errors(tmp_path: Path) -> None:
     rsa_file, ed_file = write_keys(tmp_path)
-    with pytest.raises(ConfigError, match="ed25519_key_file .*not an Ed25519 key"):
+    with pytest.raises(ConfigError, match=r"ed25519_key_file .*not an Ed25519 key"):
         signing.load_key(DkimSettings(DOMAIN, SELECTOR, str(rsa_file), str(rsa_file)))
-    with pytest.raises(ConfigError, match="key_file .*not an RSA key"):
+    with pytest.raises(ConfigError, match=r"key_file .*not an RSA key"):
         signing.load_key(DkimSettings(DOMAIN, SELECTOR, str(ed_file)))
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")

@@ -126,15 +126,16 @@ class Signer:
         rsa_key = _parse("key_file", dkim.key_file, _read_key("key_file", dkim.key_file))
         if not isinstance(rsa_key, rsa.RSAPrivateKey):
             raise ConfigError(f"[delivery.dkim] key_file {dkim.key_file!r}: not an RSA key")
-        ed_key = None
+        ed_key: ed25519.Ed25519PrivateKey | None = None
         if dkim.ed25519_key_file:
             pem = _read_key("ed25519_key_file", dkim.ed25519_key_file)
-            ed_key = _parse("ed25519_key_file", dkim.ed25519_key_file, pem)
-            if not isinstance(ed_key, ed25519.Ed25519PrivateKey):
+            parsed = _parse("ed25519_key_file", dkim.ed25519_key_file, pem)
+            if not isinstance(parsed, ed25519.Ed25519PrivateKey):
                 raise ConfigError(
                     f"[delivery.dkim] ed25519_key_file {dkim.ed25519_key_file!r}: "
                     "not an Ed25519 key"
                 )
+            ed_key = parsed
         return cls(dkim.domain.encode("ascii"), dkim.selector.encode("ascii"), rsa_key, ed_key)
 
     def sign(self, message: bytes) -> bytes:
@@ -186,7 +187,8 @@ class Signer:
             signature = self.ed25519_key.sign(digest)  # RFC 8463: Ed25519 over the SHA-256
         fields[-1] = (b"b", base64.b64encode(signature))
         value = b"; ".join(b"=".join(x) for x in fields) + b"\r\n"
-        return _NAME + b": " + dkimpy.fold(value, namelen=len(_NAME), linesep=b"\r\n")
+        folded: bytes = dkimpy.fold(value, namelen=len(_NAME), linesep=b"\r\n")
+        return _NAME + b": " + folded
 
 
 def load_key(dkim: DkimSettings) -> Signer:
