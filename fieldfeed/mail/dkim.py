@@ -51,6 +51,9 @@ SIGNED_HEADERS = (
     b"Content-Type",
 )
 
+#: Appended to ``selector`` for the Ed25519 signature's ``s=`` (docs/operations.md).
+ED25519_SELECTOR_SUFFIX = b"-ed25519"
+
 _INCLUDE = tuple(h.lower() for h in SIGNED_HEADERS)
 _POLICY = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 _NAME = b"DKIM-Signature"
@@ -138,6 +141,11 @@ class Signer:
             ed_key = parsed
         return cls(dkim.domain.encode("ascii"), dkim.selector.encode("ascii"), rsa_key, ed_key)
 
+    @property
+    def ed25519_selector(self) -> bytes:
+        """``<selector>-ed25519``: one DNS record holds one key type, so Ed25519 needs its own."""
+        return self.selector + ED25519_SELECTOR_SUFFIX
+
     def sign(self, message: bytes) -> bytes:
         """``message`` (CRLF line endings) with its DKIM-Signature header(s) prepended.
 
@@ -168,7 +176,7 @@ class Signer:
             (b"d", self.domain),
             (b"i", b"@" + self.domain),
             (b"q", b"dns/txt"),
-            (b"s", self.selector),
+            (b"s", self.selector if algorithm == b"rsa-sha256" else self.ed25519_selector),
             (b"t", now),
             (b"h", b" : ".join(_INCLUDE)),
             (b"bh", bodyhash),
