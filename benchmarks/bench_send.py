@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/bench_send.py            # 10,000 subscribers, 3 runs
     .venv/bin/python benchmarks/bench_send.py --quick    # 2,000 subscribers, 1 run
+    .venv/bin/python benchmarks/bench_send.py --dkim     # only the DKIM figures
 
 Reports, as medians:
 - render once: jinja2 + premailer for the issue, and building the MessageTemplate;
@@ -10,6 +11,8 @@ Reports, as medians:
 - messages per second through the real sender (ledger in SQLite, one commit per message,
   ``send_digest``) to two loopback sinks in their own processes: a minimal asyncio SMTP
   responder written here, and aiosmtpd; plus bare ``SMTPTransport`` without the ledger;
+- DKIM (``--dkim`` runs only this): the per-message signing time, dkimpy's own ``dkim.sign``
+  against fieldfeed's signer, and send_digest's signed and unsigned rates in the same run;
 - memory: peak RSS and tracemalloc peak of a child process that streams the ledger
   (the sender's own paging) and builds every message, for 10,000 and 100,000 subscribers.
 
@@ -282,7 +285,7 @@ def bench_render(settings, posts, n: int, runs: int) -> dict[str, float]:  # typ
 
 
 def bench_send(
-    kind: str, concurrency: int, n: int, runs: int, posts, work: Path
+    kind: str, concurrency: int, n: int, runs: int, posts, work: Path, dkim: Path | None = None
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from fieldfeed.mail import publish_digest
 
@@ -295,7 +298,7 @@ def bench_send(
             site = work / f"run-{kind}-{concurrency}-{run}"
             shutil.rmtree(site, ignore_errors=True)
             shutil.copytree(template_site, site)
-            settings = make_site_config(site, sink.port, concurrency)
+            settings = make_site_config(site, sink.port, concurrency, dkim)
             t = time.perf_counter()
             report = publish_digest(settings, NOW, content(posts), force=True, environ=ENV)
             walls.append(time.perf_counter() - t)
@@ -305,10 +308,15 @@ def bench_send(
     return {"rate": statistics.median(rates), "wall_s": statistics.median(walls)}
 
 
-def make_site_config(site: Path, port: int, concurrency: int):  # type: ignore[no-untyped-def]
+def make_site_config(site: Path, port: int, concurrency: int, dkim: Path | None = None):  # type: ignore[no-untyped-def]
     from fieldfeed.config import load_settings
 
     text = (site / "fieldfeed.toml").read_text(encoding="utf-8")
+    if dkim is not None:
+        text += (
+            '\n[delivery.dkim]\ndomain = "bench.example.org"\nselector = "ff"\n'
+            f'key_file = "{dkim}"\n'
+        )
     lines = [
         f"port = {port}"
         if line.startswith("port =")
@@ -410,11 +418,65 @@ def measure_memory(n: int, work: Path) -> dict[str, float]:
 # --- main -------------------------------------------------------------------------------
 
 
+def bench_dkim(n: int, runs: int, posts, work: Path) -> None:  # type: ignore[no-untyped-def]
+    """Per-message sign time (dkimpy alone vs fieldfeed) and signed/unsigned send rates."""
+    import dkim as dkimpy
+
+    from fieldfeed.config import DkimSettings
+    from fieldfeed.mail import dkim as signing
+    from fieldfeed.mail.message import MessageTemplate, default_list_id
+    from fieldfeed.mail.render import render_issue
+    from fieldfeed.mail.templating import template_env
+    from fieldfeed.model import Issue, Subscriber
+
+    key = work / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    settings = make_site(work / "dkim-render", 1, 0, 1)
+    issue = Issue(number=1, cutoff=NOW, created=NOW, posts=posts)
+    rendered = render_issue(settings, template_env(settings), issue, posts)
+    template = MessageTemplate(settings, rendered, issue, list_id=default_list_id(settings))
+    url = "https://bench.example.org/u/123.abcdefghijklmnop"
+    messages = [
+        template.build(Subscriber(i, f"r{i}@example.org", f"Reader {i}", (), "active", NOW), url)
+        for i in range(200)
+    ]
+    pem = key.read_bytes()
+    headers = list(signing.SIGNED_HEADERS)
+    t = time.perf_counter()
+    for m in messages[:50]:
+        dkimpy.sign(
+            m,
+            b"ff",
+            b"bench.example.org",
+            pem,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=headers,
+            linesep=b"\r\n",
+        )
+    before = (time.perf_counter() - t) / 50
+    signer = signing.load_key(DkimSettings("bench.example.org", "ff", str(key)))
+    t = time.perf_counter()
+    for m in messages:
+        signer.sign(m)
+    after = (time.perf_counter() - t) / len(messages)
+    print(f"{'DKIM sign, dkimpy.sign (before)':<44} {before * 1000:8.3f} ms/msg")
+    print(f"{'DKIM sign, fieldfeed Signer (cryptography)':<44} {after * 1000:8.3f} ms/msg")
+    for kind, conc in (("minimal", 1), ("minimal", 4)):
+        plain = bench_send(kind, conc, n, runs, posts, work)
+        signed = bench_send(kind, conc, n, runs, posts, work, dkim=key)
+        label = f"send_digest {n:,}, {conc} conn, {kind}"
+        print(
+            f"{label:<44} unsigned {plain['rate']:6.0f}, DKIM {signed['rate']:6.0f} msgs/s"
+            f" (ratio {signed['rate'] / plain['rate']:.2f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--dkim", action="store_true", help="only the DKIM figures")
     # Internal: the script re-runs itself as the sink process and the memory child.
     parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
@@ -432,6 +494,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-send-"))
     try:
         posts = make_posts()
+        if args.dkim:
+            bench_dkim(n, args.runs, posts, work)
+            return
         settings = make_site(work / "render", 1, 0, 1)
         r = bench_render(settings, posts, n, args.runs)
         print(f"issue: 20 posts, HTML {r['html_kb']:.0f} KB, message {r['message_kb']:.0f} KB")
@@ -449,6 +514,7 @@ def main() -> None:
             s = bench_send(kind, conc, n, args.runs, posts, work)
             label = f"send_digest {n:,}, {conc} conn, {kind}"
             print(f"{label:<44} {s['rate']:8.0f} msgs/s (wall {s['wall_s']:.1f}s incl. freeze)")
+        bench_dkim(min(n, 5000), args.runs, posts, work)
         for m in (10_000, 100_000) if not args.quick else (2_000, 20_000):
             mem = measure_memory(m, work)
             print(

@@ -116,6 +116,8 @@ class DkimSettings:
     domain: str = ""
     selector: str = ""
     key_file: str = ""
+    #: Optional PEM Ed25519 key: adds a second, ``a=ed25519-sha256`` signature (RFC 8463).
+    ed25519_key_file: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -411,6 +413,15 @@ def parse_settings(
                 shown,
                 where("delivery.dkim"),
                 "[delivery.dkim] needs domain, selector and key_file together (or none of them)",
+            )
+        )
+    if dkim.ed25519_key_file and not dkim.enabled:
+        problems.append(
+            Problem(
+                shown,
+                where("delivery.dkim", "ed25519_key_file"),
+                "[delivery.dkim] ed25519_key_file is an additional signature: "
+                "it needs domain, selector and key_file too",
             )
         )
     if delivery.retry_base < 0 or delivery.retry_cap < delivery.retry_base:

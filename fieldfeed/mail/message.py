@@ -272,7 +272,7 @@ class MessageTemplate:
         raw = head + msg.as_bytes(policy=_POLICY)
         self._segments, self._slots = _split(raw)
 
-        self._key: bytes | None = None
+        self._key: dkim_signing.Signer | None = None
         self._dkim = settings.delivery.dkim
         if self._dkim.enabled:
             self._key = dkim_signing.load_key(self._dkim)
