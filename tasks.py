@@ -79,7 +79,8 @@ def lint() -> None:
 
 
 def lock() -> None:
-    """Pin every dependency (runtime + dev) for Python 3.11 into requirements.lock."""
+    """Pin every dependency (runtime, dev and the postgres extra) for Python 3.11 into
+    requirements.lock."""
     setup()
     _run(
         PY,
@@ -90,6 +91,8 @@ def lock() -> None:
         "pyproject.toml",
         "--extra",
         "dev",
+        "--extra",
+        "postgres",
         "--python-version",
         "3.11",
         "--no-header",

@@ -36,7 +36,17 @@ def open_store(url: str) -> Engine:
 def _create(url: str) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        try:
+            return sa.create_engine(url, pool_pre_ping=True)
+        except ImportError as exc:  # the URL's driver is not installed (SQLAlchemy imports it)
+            raise StateError(
+                f"state database {_safe(url)}: its driver is not installed ({exc.name or exc}); "
+                + (
+                    "install it with: pip install 'fieldfeed[postgres]'"
+                    if parsed.get_backend_name() == "postgresql"
+                    else "install the Python driver for that database"
+                )
+            ) from None
     db = parsed.database or ""
     if db and db != ":memory:" and not parsed.query.get("uri"):
         # Made by us first (0600, its folder 0700 if new), the file keeps that mode, and
