@@ -70,7 +70,7 @@ def write_new_private_file(path: Path, data: bytes) -> bool:
             f.flush()
             os.fsync(f.fileno())
         created = _link_no_replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return created
     except OSError as exc:
         raise StateError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -96,7 +96,7 @@ def _link_no_replace(tmp: str, path: Path) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a new directory entry durable (a no-op where folders cannot be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from fieldfeed.errors import FieldfeedError
 from fieldfeed.feeds.build import FeedFile
+from fieldfeed.statefiles import fsync_dir
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -121,7 +122,7 @@ def write_outputs(
             tmp.unlink(missing_ok=True)
         raise OutputError(f"could not replace files in {out_dir}: {exc}") from exc
     for folder in {target.parent for _, target in staged}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     # 4. Remove what we wrote before and no longer produce, then folders left empty.
     for rel in stale:
         (out_dir / rel).unlink(missing_ok=True)
@@ -160,7 +161,7 @@ def write_file_atomic(target: Path, data: bytes, mode: int = 0o600) -> None:
             raise
     except OSError as exc:
         raise OutputError(f"could not write {target}: {exc.strerror or exc}") from exc
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 #: What :func:`_write_temp` names a temp file for ``<name>``: mkstemp's prefix, its 8 random
@@ -207,19 +208,6 @@ def _write_temp(target: Path, data: bytes, mode: int = _FILE_MODE) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames themselves durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_empty_parents(folder: Path, stop: Path) -> None:
@@ -279,4 +267,4 @@ def _write_manifest(manifest: Path, out_root: Path, paths: set[str]) -> None:
         os.replace(tmp, manifest)
     except OSError as exc:
         raise OutputError(f"could not write the output manifest {manifest}: {exc}") from exc
-    _fsync_dir(manifest.parent)
+    fsync_dir(manifest.parent)

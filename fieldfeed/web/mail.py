@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -122,12 +122,7 @@ def build_confirmation(
             field_line("Auto-Submitted", "auto-generated"),
         )
     )
-    body = EmailMessage(policy=_POLICY)
-    body.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    if html is not None:
-        body.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    raw = head + body.as_bytes(policy=_POLICY)
-    check_header_block(raw, CONFIRMATION_FIELDS)
+    raw = assemble_mail(head, text, html, CONFIRMATION_FIELDS)
     # Parsed back with a policy that writes header lines verbatim: see confirmation_bytes.
     msg = BytesParser(policy=_VERBATIM).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
@@ -190,6 +185,18 @@ WELCOME_FIELDS = (
 #: The field lists of the mails ``serve`` sends. Each builder checks its message against
 #: its exact list; the transport checks again that the block is one of these.
 SERVE_MAIL_FIELDS = (CONFIRMATION_FIELDS, WELCOME_FIELDS)
+
+
+def assemble_mail(head: bytes, text: str, html: str | None, fields: Sequence[str]) -> bytes:
+    """``head`` (header lines from :mod:`fieldfeed.mail.headers`) and a text part (plus an
+    HTML alternative), as checked bytes: the header block must be exactly ``fields``."""
+    body = EmailMessage(policy=_POLICY)
+    body.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    if html is not None:
+        body.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    raw = head + body.as_bytes(policy=_POLICY)
+    check_header_block(raw, fields)
+    return raw
 
 
 def parse_verbatim(raw: bytes) -> EmailMessage:

@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
 
 from sqlalchemy.engine import Engine
 
@@ -26,7 +25,6 @@ from fieldfeed.config import Settings
 from fieldfeed.locales import translations
 from fieldfeed.mail.headers import (
     angle_field,
-    check_header_block,
     field_line,
     mailbox,
     unstructured,
@@ -37,6 +35,7 @@ from fieldfeed.model import Subscriber
 from fieldfeed.store import issues as store_issues
 from fieldfeed.web.mail import (
     WELCOME_FIELDS,
+    assemble_mail,
     parse_verbatim,
     render_parts,
     sender_address,
@@ -46,8 +45,6 @@ from fieldfeed.web.services import WebServices
 from fieldfeed.web.topics import SiteTopics
 
 log = logging.getLogger(__name__)
-
-_POLICY = SMTP.clone(max_line_length=76)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +103,7 @@ def build_welcome(
             field_line("Auto-Submitted", "auto-generated"),
         )
     )
-    body = EmailMessage(policy=_POLICY)
-    body.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    if html is not None:
-        body.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    raw = head + body.as_bytes(policy=_POLICY)
-    check_header_block(raw, WELCOME_FIELDS)
-    return parse_verbatim(raw)
+    return parse_verbatim(assemble_mail(head, text, html, WELCOME_FIELDS))
 
 
 def _date(settings: Settings, now: datetime) -> str:
